@@ -1,0 +1,40 @@
+"""Exceptions shared across NAG; each names the bad field, the value and what is accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["InvalidChoiceError", "InvalidArchitectureError", "DataNotFoundError"]
+
+
+class InvalidChoiceError(ValueError):
+    """A named field got a value outside its accepted set.
+
+    The message is one line: ``<field>: unknown value '<value>'; accepted: a, b, c``.
+    """
+
+    def __init__(self, field: str, value: object, accepted: Iterable[object]) -> None:
+        self.field = field
+        self.value = value
+        self.accepted = [str(a) for a in accepted]
+        super().__init__(f"{field}: unknown value {value!r}; accepted: {', '.join(self.accepted)}")
+
+
+class InvalidArchitectureError(ValueError):
+    """An architecture (or its text form) is malformed for its search space; the message says why."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}: invalid value {value!r}: {reason}")
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A benchmark data file was found in none of the searched places."""
+
+    def __init__(self, relpath: str, searched: Iterable[str], how: str) -> None:
+        self.relpath = relpath
+        self.searched = list(searched)
+        super().__init__(
+            f"data file {relpath!r} not found; searched: {', '.join(self.searched)}; to obtain it: {how}"
+        )

@@ -1,0 +1,146 @@
+"""The `SearchSpace` interface every search space implements, plus optional mixins.
+
+A search space owns its native architecture objects (immutable and hashable, e.g. a frozen dataclass), their text
+form (``parse``/``format``), and the conversion to and from `ArchGraph`. Subclasses implement a handful of abstract
+methods; batching, decoding with validity checks and mutation come from here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+
+from nag.graph import ArchGraph
+from nag.typing import SeedLike, as_rng
+
+__all__ = ["SearchSpace", "EnumerableSpace", "ModuleSpace", "ArchT"]
+
+ArchT = TypeVar("ArchT")
+
+
+class SearchSpace(ABC, Generic[ArchT]):
+    """A search space of neural architectures.
+
+    Class attributes:
+        name: registry name (e.g. ``"nb201"``).
+        ops: node-operation vocabulary of its `ArchGraph` encoding (``V = len(ops)``).
+        max_nodes: node count ``N`` of the encoding (graphs with fewer nodes are padded and masked).
+        fixed_topology: ``True`` when every architecture has the same adjacency (only operations vary).
+    """
+
+    name: str
+    ops: tuple[str, ...]
+    max_nodes: int
+    fixed_topology: bool = False
+
+    # ------------------------------------------------------------------ abstract
+    @abstractmethod
+    def parse(self, text: str) -> ArchT:
+        """Read the space's native text notation; raises `InvalidArchitectureError` naming the problem."""
+
+    @abstractmethod
+    def format(self, arch: ArchT) -> str:
+        """The native text notation of ``arch`` (inverse of `parse`)."""
+
+    @abstractmethod
+    def validate(self, arch: ArchT) -> list[str]:
+        """Reasons why ``arch`` is not a valid member of the space (empty when valid)."""
+
+    @abstractmethod
+    def graph_of(self, arch: ArchT) -> tuple[list[int], np.ndarray]:
+        """Node operation indices (length ``n``) and ``n x n`` upper-triangular adjacency of one architecture."""
+
+    @abstractmethod
+    def arch_of(self, op_indices: Sequence[int], adjacency: np.ndarray) -> ArchT | None:
+        """Inverse of `graph_of`: the architecture of a discrete graph, or ``None`` if it encodes none."""
+
+    @abstractmethod
+    def sample(self, n: int, seed: SeedLike = None) -> list[ArchT]:
+        """``n`` architectures drawn uniformly at random (i.i.d., so duplicates are possible)."""
+
+    @abstractmethod
+    def canonical(self, arch: ArchT) -> str:
+        """A string equal for exactly the architectures that compute the same function (isomorphism class)."""
+
+    @abstractmethod
+    def neighbours(self, arch: ArchT) -> list[ArchT]:
+        """All valid architectures one edit away (one operation changed, or one edge toggled where allowed)."""
+
+    # ------------------------------------------------------------------ provided
+    def is_valid(self, arch: ArchT) -> bool:
+        """``True`` when `validate` finds nothing wrong."""
+        return not self.validate(arch)
+
+    def encode(self, archs: Sequence[ArchT]) -> ArchGraph:
+        """Encode architectures as one `ArchGraph` batch (``X: B x N x V``, ``A: B x N x N``, ``mask: B x N``)."""
+        pairs = [self.graph_of(a) for a in archs]
+        return ArchGraph.from_dense(
+            [p[0] for p in pairs], [p[1] for p in pairs], self.ops, num_nodes=self.max_nodes
+        )
+
+    def decode(self, graph: ArchGraph) -> list[ArchT | None]:
+        """Decode every graph of the batch; ``None`` where it is not a valid architecture of this space.
+
+        Relaxed inputs are discretised first (arg-max operation, adjacency > 0.5).
+        """
+        if graph.ops != self.ops:
+            raise ValueError(f"graph.ops {graph.ops} does not match space {self.name!r} ops {self.ops}")
+        g = graph.discretize()
+        op_idx = g.op_indices().cpu().numpy()
+        adj = g.A.cpu().numpy()
+        sizes = g.mask.sum(-1).cpu().numpy()
+        out: list[ArchT | None] = []
+        for b in range(g.batch_size):
+            s = int(sizes[b])
+            if not g.mask[b, :s].all():
+                out.append(None)
+                continue
+            arch = self.arch_of(op_idx[b, :s].tolist(), adj[b, :s, :s])
+            out.append(arch if arch is not None and self.is_valid(arch) else None)
+        return out
+
+    def mutate(self, arch: ArchT, seed: SeedLike = None) -> ArchT:
+        """One random neighbour of ``arch`` (uniform over `neighbours`)."""
+        nbrs = self.neighbours(arch)
+        if not nbrs:
+            raise ValueError(f"architecture {self.format(arch)!r} has no valid neighbour in {self.name}")
+        return nbrs[int(as_rng(seed).integers(len(nbrs)))]
+
+    def unique(self, archs: Sequence[ArchT]) -> list[ArchT]:
+        """Drop architectures whose `canonical` form was already seen (keeps the first of each class)."""
+        seen: set[str] = set()
+        out = []
+        for a in archs:
+            c = self.canonical(a)
+            if c not in seen:
+                seen.add(c)
+                out.append(a)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, V={len(self.ops)}, N={self.max_nodes})"
+
+
+class EnumerableSpace(SearchSpace[ArchT]):
+    """Mixin base for finite spaces that can list every member."""
+
+    @abstractmethod
+    def enumerate(self) -> Iterator[ArchT]:
+        """Every architecture of the space, each once, in the space's canonical index order."""
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """Number of architectures `enumerate` yields."""
+
+
+class ModuleSpace(SearchSpace[ArchT]):
+    """Mixin base for spaces that define a real PyTorch network per architecture."""
+
+    @abstractmethod
+    def to_module(self, arch: ArchT, **kwargs) -> torch.nn.Module:
+        """Build the untrained network of ``arch`` (keyword options are space-specific, e.g. ``num_classes``)."""
