@@ -95,7 +95,9 @@ class ArchGraph:
             s = sizes[i]
             o_t = torch.as_tensor(list(o), dtype=torch.long)
             if s and (o_t.min() < 0 or o_t.max() >= v):
-                raise GraphValidityError(f"graph {i}: operation index out of range 0..{v - 1}: {o_t.tolist()}")
+                raise GraphValidityError(
+                    f"graph {i}: operation index out of range 0..{v - 1}: {o_t.tolist()}"
+                )
             a_t = torch.as_tensor(np.asarray(a), dtype=torch.float32)
             if tuple(a_t.shape) != (s, s):
                 raise GraphValidityError(f"graph {i}: adjacency is {tuple(a_t.shape)}, expected {s} x {s}")

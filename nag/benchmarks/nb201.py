@@ -1,0 +1,289 @@
+"""NAS-Bench-201 tabular oracle over ``shared/data/nb201``.
+
+Datasets: ``cifar10``, ``cifar100``, ``ImageNet16-120`` (aliases ``c10``, ``c100``, ``in16``, ``imagenet16``, ...).
+Metric names (the same for every dataset where the data has them; NaN where a row has no value):
+
+* ``test_acc`` — 200-epoch test accuracy (%), NATS-Bench averages; ``test_acc_nb201v1`` — NB201 v1.0 values.
+* ``val_acc`` / ``valid_test_acc`` — cifar10-valid split, 200 epochs (CIFAR-10 only).
+* ``val_acc_hp12`` / ``test_acc_hp12`` — 12-epoch validation / test accuracy: the cheap search-time signals
+  (``val_acc_hp12`` of CIFAR-10 is ``cifar10valid_val_acc_hp12``).
+* ``cost_hp12_s`` — seconds of the 12-epoch training run (cifar10-valid), the cost of a query; `cost` returns it.
+* ``params_mb`` — parameters in millions (ImageNet16-120's raw count is converted).
+* ``naswot``, ``synflow``, ``logsynflow``, ``nregions`` — precomputed training-free metrics (FreeREA cache).
+* ``<metric>_<device>`` from HW-NAS-Bench: ``latency_*`` (ms) / ``energy_*`` (mJ) on ``edgegpu``, ``raspi4``,
+  ``edgetpu``, ``pixel3``, ``eyeriss``, ``fpga``, and ``arithmetic_intensity_eyeriss``.
+* ``help_latency_ms_<device>`` — HELP latencies (27 device settings; the same values under every dataset).
+* ``zc_<name>`` — NAS-Bench-Suite-Zero's 13 training-free metrics (CIFAR-10 and ImageNet16-120), looked up by the
+  cell with ops that cannot reach the output (or cannot be reached) set to ``none``; failures (-1e8) become NaN.
+* ``naslib_zc_<name>`` and ``naslib_zc_<name>_time_s`` — NASLib's 12 metrics and their compute time, for its 725
+  cells only (all three datasets), plus ``naslib_val_acc``.
+* ``robust_<attack>`` — CIFAR-10 adversarial accuracies (FGSM, PGD, APGD-CE, Square at several eps) and
+  ``robust_clean_val_acc``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from nag.benchmarks.base import Benchmark, cached_table
+from nag.benchmarks.data import resolve
+from nag.spaces.nb201 import EDGES, NB201Arch
+
+__all__ = ["NB201Benchmark", "load_table", "load_arch_strings", "reduce_unreachable", "DATASETS", "DEVICES"]
+
+TABLE = "nb201/nb201_table.csv.gz"
+ZC_FILES = {
+    "cifar10": "nb201/nb201_zc_proxies.csv.gz",
+    "ImageNet16-120": "nb201/nb201_ImageNet16-120_zc_proxies.csv.gz",
+}
+NASLIB_ZC = "nb201/naslib_zc_nasbench201_725archs.json.gz"
+ROBUSTNESS = "nb201/robustness_cifar10.csv.gz"
+
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+_PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "in16"}
+DEVICES: tuple[str, ...] = ("edgegpu", "raspi4", "edgetpu", "pixel3", "eyeriss", "fpga")
+_HW_COLS = (
+    ("edgegpu", "latency"),
+    ("edgegpu", "energy"),
+    ("raspi4", "latency"),
+    ("edgetpu", "latency"),
+    ("pixel3", "latency"),
+    ("eyeriss", "latency"),
+    ("eyeriss", "energy"),
+    ("eyeriss", "arithmetic_intensity"),
+    ("fpga", "latency"),
+    ("fpga", "energy"),
+)
+_ZC_FAIL = -1e7  # NAS-Bench-Suite-Zero codes failures as -1e8
+
+
+def load_table():
+    """The main NB201 table (15,625 x 92), parsed once and cached as parquet in the user cache."""
+    return cached_table(resolve(TABLE), "nb201_table", pd.read_csv)
+
+
+def load_arch_strings() -> list[str]:
+    """Arch strings in official index order (row ``i`` is index ``i``)."""
+    t = load_table()
+    if not (t["nb201_index"].to_numpy() == np.arange(len(t))).all():
+        raise ValueError(f"{TABLE}: rows are not in nb201_index order")
+    return t["arch_str"].tolist()
+
+
+def reduce_unreachable(arch: NB201Arch) -> NB201Arch:
+    """Set to ``none`` every edge that cannot carry signal from the input to the output.
+
+    An edge carries signal only if its source is reachable from cell node 0 through non-``none`` edges and its target
+    reaches cell node 3 the same way. This is the key of NAS-Bench-Suite-Zero's 9,445-row tables.
+    """
+    ops = list(arch.ops)
+    fwd = {0}
+    for d in (1, 2, 3):
+        if any(s in fwd and ops[k] != "none" for k, (s, dd) in enumerate(EDGES) if dd == d):
+            fwd.add(d)
+    bwd = {3}
+    for s in (2, 1, 0):
+        if any(d in bwd and ops[k] != "none" for k, (ss, d) in enumerate(EDGES) if ss == s):
+            bwd.add(s)
+    return NB201Arch(
+        tuple("none" if s not in fwd or d not in bwd else ops[k] for k, (s, d) in enumerate(EDGES))
+    )  # type: ignore[arg-type]
+
+
+def _parse_naslib_json(path) -> pd.DataFrame:
+    with gzip.open(path, "rt") as f:
+        raw = json.load(f)
+    rows = []
+    for ds, archs in raw.items():
+        for key, rec in archs.items():
+            row = {"dataset": ds, "net": key, "naslib_val_acc": float(rec.get("val_accuracy", math.nan))}
+            for name, v in rec.items():
+                if isinstance(v, dict) and "score" in v:
+                    row[f"naslib_zc_{name}"] = float(v["score"])
+                    row[f"naslib_zc_{name}_time_s"] = float(v.get("time", math.nan))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+class NB201Benchmark(Benchmark[NB201Arch]):
+    """Every NAS-Bench-201 value in ``shared/data`` for a cell and dataset (see the module docstring)."""
+
+    space_name = "nb201"
+    dataset_aliases = {
+        "c10": "cifar10",
+        "cifar-10": "cifar10",
+        "c100": "cifar100",
+        "cifar-100": "cifar100",
+        "in16": "ImageNet16-120",
+        "imagenet16": "ImageNet16-120",
+        "imagenet16-120": "ImageNet16-120",
+        "imagenet": "ImageNet16-120",
+        "in16-120": "ImageNet16-120",
+    }
+
+    # ------------------------------------------------------------------ tables
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The main table (15,625 rows in index order)."""
+        return load_table()
+
+    @cached_property
+    def _row(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.table["arch_str"])}
+
+    @cached_property
+    def _columns(self) -> dict[str, dict[str, str]]:
+        """dataset -> {metric name -> table column}."""
+        cols = set(self.table.columns)
+        help_cols = sorted(c for c in cols if c.startswith("help_lat_ms_"))
+        out: dict[str, dict[str, str]] = {}
+        for ds, p in _PREFIX.items():
+            m = {
+                "test_acc": f"{p}_test_acc",
+                "test_acc_nb201v1": f"{p}_test_acc_nb201v1",
+                "params_mb": f"params_mb_{p}",
+            }
+            m["test_acc_hp12"] = f"{p}_test_hp12"
+            m["val_acc_hp12"] = "cifar10valid_val_acc_hp12" if ds == "cifar10" else f"{p}_val_hp12"
+            for name in ("naswot", "synflow", "logsynflow", "nregions"):
+                m[name] = f"{name}_{p}"
+            for dev, metric in _HW_COLS:
+                m[f"{metric}_{dev}"] = f"hw_{p}_{dev}_{metric}"
+            for c in help_cols:
+                m[c.replace("help_lat_ms_", "help_latency_ms_")] = c
+            m["cost_hp12_s"] = "cifar10valid_cost_hp12_s"
+            if ds == "cifar10":
+                m.update(val_acc="cifar10valid_val_acc", valid_test_acc="cifar10valid_test_acc")
+            missing = [c for c in m.values() if c not in cols]
+            if missing:
+                raise ValueError(f"{TABLE}: expected columns missing: {missing}")
+            out[ds] = m
+        return out
+
+    @cached_property
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arr = {
+            c: self.table[c].to_numpy(dtype=np.float64)
+            for c in self.table.columns
+            if c.startswith(("hw_", "help_"))
+        }
+        for c in self.table.columns:
+            if c not in arr and c not in ("nb201_index", "arch_str", "naslib_tuple"):
+                arr[c] = self.table[c].to_numpy(dtype=np.float64)
+        arr["params_mb_in16"] = arr["params_mb_in16"] / 1e6  # the source stores a raw count here
+        return arr
+
+    @cached_property
+    def _zc_by_ds(self) -> dict[str, dict[str, dict[str, float]]]:
+        """dataset -> NASLib tuple string of the reduced cell -> {zc_<metric>: value} (failures as NaN)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for ds, rel in ZC_FILES.items():
+            df = cached_table(resolve(rel), f"nb201_zc_{_PREFIX[ds]}", pd.read_csv)
+            names = [c for c in df.columns if c not in ("net", "net_str")]
+            vals = df[names].to_numpy(dtype=np.float64, copy=True)
+            vals[vals <= _ZC_FAIL] = np.nan
+            out[ds] = {
+                net: {f"zc_{n}": float(v) for n, v in zip(names, row, strict=True)}
+                for net, row in zip(df["net"], vals, strict=True)
+            }
+        return out
+
+    @cached_property
+    def _zc_names(self) -> dict[str, list[str]]:
+        return {ds: sorted(next(iter(rows.values()))) for ds, rows in self._zc_by_ds.items()}
+
+    @cached_property
+    def _naslib_by_ds(self) -> dict[str, dict[str, dict[str, float]]]:
+        """dataset -> NASLib tuple string -> {metric: value} for NASLib's 725 cells."""
+        df = cached_table(resolve(NASLIB_ZC), "nb201_naslib_zc", _parse_naslib_json)
+        out: dict[str, dict[str, dict[str, float]]] = {ds: {} for ds in DATASETS}
+        for rec in df.to_dict("records"):
+            ds, net = rec.pop("dataset"), rec.pop("net")
+            if ds in out:
+                out[ds][net] = {k: float(v) for k, v in rec.items()}
+        return out
+
+    @cached_property
+    def _robust(self) -> dict[str, dict[str, float]]:
+        df = cached_table(resolve(ROBUSTNESS), "nb201_robustness", pd.read_csv)
+        names = [c for c in df.columns if c != "net"]
+        rename = {c: ("robust_clean_val_acc" if c == "val_accs" else f"robust_{c}") for c in names}
+        vals = df[names].to_numpy(dtype=np.float64, copy=True)
+        return {
+            net: {rename[n]: float(v) for n, v in zip(names, row, strict=True)}
+            for net, row in zip(df["net"], vals, strict=True)
+        }
+
+    # ------------------------------------------------------------------ Benchmark API
+    def datasets(self) -> list[str]:
+        return list(DATASETS)
+
+    def metrics(self, dataset: str) -> list[str]:
+        ds = self.resolve_dataset(dataset)
+        names = list(self._columns[ds])
+        names += self._zc_names.get(ds, [])
+        naslib = self._naslib_by_ds[ds]
+        names += sorted({k for v in naslib.values() for k in v})
+        if ds == "cifar10":
+            names += sorted(next(iter(self._robust.values())))
+        return names
+
+    def row(self, arch: NB201Arch) -> int:
+        """Row (= official index) of ``arch`` in the main table."""
+        try:
+            return self._row[arch.arch_str]
+        except KeyError:
+            raise KeyError(f"arch: {arch.arch_str!r} is not in {TABLE}") from None
+
+    def record(self, arch: NB201Arch, dataset: str) -> dict[str, float]:
+        ds = self.resolve_dataset(dataset)
+        i = self.row(arch)
+        arr = self._arrays
+        rec = {m: float(arr[c][i]) for m, c in self._columns[ds].items()}
+        net = str(arch.naslib_tuple)
+        zc_names = self._zc_names.get(ds, [])
+        if zc_names:
+            rec.update(
+                self._zc_by_ds[ds].get(
+                    str(reduce_unreachable(arch).naslib_tuple), dict.fromkeys(zc_names, math.nan)
+                )
+            )
+        naslib = self._naslib_by_ds[ds]
+        naslib_names = sorted({k for v in naslib.values() for k in v})
+        rec.update(naslib.get(net, dict.fromkeys(naslib_names, math.nan)))
+        if ds == "cifar10":
+            rec.update(self._robust[net])
+        return rec
+
+    def query(self, arch: NB201Arch, dataset: str, metric: str) -> float:
+        """One value; fast path for main-table columns (a dictionary lookup and an array read)."""
+        ds = self.resolve_dataset(dataset)
+        col = self._columns[ds].get(metric)
+        if col is not None:
+            return float(self._arrays[col][self.row(arch)])
+        return super().query(arch, ds, metric)
+
+    def column(self, dataset: str, metric: str) -> np.ndarray:
+        """A main-table metric for all 15,625 cells in index order (``15625`` float64)."""
+        ds = self.resolve_dataset(dataset)
+        if metric not in self._columns[ds]:
+            from nag.errors import InvalidChoiceError
+
+            raise InvalidChoiceError("metric", metric, list(self._columns[ds]))
+        return self._arrays[self._columns[ds][metric]].copy()
+
+    def cost(self, arch: NB201Arch, dataset: str) -> float | None:
+        """Seconds of the 12-epoch training run that produces the search signal (the table's cifar10-valid cost)."""
+        v = float(self._arrays["cifar10valid_cost_hp12_s"][self.row(arch)])
+        return None if math.isnan(v) else v
+
+    def archs(self) -> list[NB201Arch]:
+        from nag.spaces import get_space
+
+        return list(get_space("nb201").enumerate())
