@@ -21,13 +21,17 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-@cache
 def get_benchmark(space: str) -> Benchmark:
-    """The benchmark for search space ``space`` (aliases accepted)."""
+    """The benchmark for search space ``space`` (aliases accepted), instantiated once per process."""
     from nag.spaces import canonical_space_name
 
     key = canonical_space_name(space)
     if key not in BENCHMARKS:
         raise InvalidChoiceError("space", space, list(BENCHMARKS))
+    return _instance(key)
+
+
+@cache
+def _instance(key: str) -> Benchmark:
     module, cls = BENCHMARKS[key].split(":")
     return getattr(importlib.import_module(module), cls)()

@@ -53,9 +53,12 @@ def canonical_space_name(name: str) -> str:
     raise InvalidChoiceError("space", name, list(SPACES) + sorted(ALIASES))
 
 
-@cache
 def get_space(name: str) -> SearchSpace:
     """The search space registered as ``name`` (or an alias), instantiated once per process."""
-    key = canonical_space_name(name)
+    return _instance(canonical_space_name(name))
+
+
+@cache
+def _instance(key: str) -> SearchSpace:
     module, cls = SPACES[key].split(":")
     return getattr(importlib.import_module(module), cls)()

@@ -1,0 +1,84 @@
+"""The `nag` command: outputs, JSON, exit code 2 with one line for bad input, and a light import."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nag.cli import main
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return e.value.code or 0, out.out, out.err
+
+
+def test_query_json(capsys):
+    code, out, _ = run(["query", "--space", "nb201", "--arch", BEST, "--dataset", "in16", "--json"], capsys)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["dataset"] == "ImageNet16-120"
+    assert rec["values"]["test_acc"] == pytest.approx(46.71111, abs=1e-4)
+    assert rec["cost_s"] > 0
+
+
+def test_query_table_selected_metrics(capsys):
+    code, out, _ = run(
+        ["query", "--arch", "(4, 3, 3, 0, 0, 0)", "-m", "test_acc", "-m", "latency_pixel3"], capsys
+    )
+    assert code == 0
+    assert "85.86" in out and "latency_pixel3" in out
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["query", "--space", "nb999", "--arch", BEST], "space"),
+        (["query", "--arch", "|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|"], "arch"),
+        (["query", "--arch", "not an arch"], "arch"),
+        (["query", "--arch", BEST, "--dataset", "mnist"], "dataset"),
+        (["query", "--arch", BEST, "-m", "accuracy"], "metric"),
+    ],
+)
+def test_bad_input_one_line_exit_2(capsys, args, field):
+    code, out, err = run(args, capsys)
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), err
+    assert "Traceback" not in err
+
+
+def test_unknown_command_exit_2(capsys):
+    code, _, err = run(["frobnicate"], capsys)
+    assert code == 2 and "No such command" in err
+
+
+def test_data_check_all_found(capsys):
+    code, out, _ = run(["data", "check", "--json"], capsys)
+    rows = json.loads(out)["files"]
+    assert code == 0, [r for r in rows if r["status"] != "ok"]
+    assert any(r["file"] == "nb201/nb201_table.csv.gz" and r["status"] == "ok" for r in rows)
+
+
+def test_spaces_lists_all(capsys):
+    code, out, _ = run(["spaces", "--json"], capsys)
+    rows = {r["space"]: r for r in json.loads(out)}
+    assert code == 0
+    assert set(rows) == {"nb201", "nb101", "nasbench_graph", "mbv3"}
+    assert rows["nb201"]["size"] == 15625 and rows["nb201"]["nodes"] == 8
+
+
+def test_cli_import_is_light():
+    # `nag --help` must not pay for torch / lightning / PyG / diffusers imports
+    code = (
+        "import sys, nag.cli; heavy = [m for m in ('torch', 'lightning', 'torch_geometric', 'diffusers', 'botorch') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
