@@ -273,6 +273,8 @@ class NB101Space(ModuleSpace[NB101Arch]):
     ops = GRAPH_OPS
     max_nodes = MAX_VERTICES
     fixed_topology = False
+    #: Unique cells (isomorphism classes of valid pruned graphs) as published by Ying et al., ICML 2019.
+    size = 423_624
 
     # ------------------------------------------------------------------ text
     def parse(self, text: str) -> NB101Arch:
