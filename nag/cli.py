@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Benchmark data: what is found where.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+train_app = typer.Typer(help="Train the project's models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 _DATASET_HELP = (
     "Dataset as the benchmark names it: nb201: cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16, "
@@ -179,6 +181,133 @@ def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print J
         _console().print(t)
     if bad:
         raise typer.Exit(1)
+
+
+def _default_checkpoint(space: str):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "checkpoints" / f"diffusion_{space}.pt"
+
+
+@train_app.command("diffusion")
+def train_diffusion_cmd(
+    space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
+    out: Annotated[str, typer.Option("--out", help="Run directory (resumes from its last.ckpt).")] = "",
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 6000,
+    minutes: Annotated[float, typer.Option("--minutes", help="Wall-clock cap.")] = 10.0,
+    train_fraction: Annotated[
+        float, typer.Option("--train-fraction", help="Share of the space to train on.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    accelerator: Annotated[str, typer.Option("--accelerator", help="cpu, gpu, auto, ...")] = "auto",
+    devices: Annotated[str, typer.Option("--devices", help="Number of devices or 'auto'.")] = "auto",
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="Lightning strategy (auto, ddp, ...).")
+    ] = "auto",
+    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads.")] = 2,
+) -> None:
+    """Train the graph diffusion generator of a space with Lightning; writes RUN_DIR/model.pt."""
+    if not 0 < train_fraction <= 1:
+        raise UsageError(f"train-fraction: must be in (0, 1], got {train_fraction}")
+    from nag.spaces import get_space
+
+    sp = get_space(space)
+    import torch
+
+    torch.set_num_threads(threads)
+    from nag.diffusion.lit import TrainConfig, train_diffusion
+
+    cfg = TrainConfig(
+        space=sp.name, max_steps=steps, max_minutes=minutes, train_fraction=train_fraction, seed=seed
+    )
+    run_dir = out or f"runs/train_diffusion/{sp.name}_seed{seed}"
+    dev = int(devices) if devices.isdigit() else devices
+    _, info = train_diffusion(sp, cfg, run_dir, accelerator=accelerator, devices=dev, strategy=strategy)
+    print(
+        f"trained {sp.name}: {info['steps']} steps in {info['elapsed_s']:.0f} s, {info['params']:,} parameters, "
+        f"train loss {info['train_loss']:.4f}; model: {run_dir}/model.pt"
+    )
+
+
+@app.command("generate")
+def generate_cmd(
+    space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
+    n: Annotated[int, typer.Option("-n", "--n", help="Architectures to generate.")] = 100,
+    unique: Annotated[
+        bool, typer.Option("--unique/--no-unique", help="n distinct architectures, or i.i.d.")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 20,
+    solver: Annotated[str, typer.Option("--solver", help="ddim, dpm or ddpm.")] = "ddim",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Model file (default: checkpoints/).")] = "",
+    out: Annotated[str, typer.Option("--out", help="Write the architectures to FILE (.jsonl or .csv).")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
+) -> None:
+    """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr."""
+    from pathlib import Path
+
+    from nag.diffusion.schedules import SOLVERS
+
+    if solver not in SOLVERS:
+        raise InvalidChoiceError("solver", solver, SOLVERS)
+    if n < 1:
+        raise UsageError(f"n: must be >= 1, got {n}")
+    if out and not out.endswith((".jsonl", ".csv")):
+        raise UsageError(f"out: {out!r} must end in .jsonl or .csv")
+    from nag.spaces import get_space
+
+    sp = get_space(space)
+    path = Path(checkpoint) if checkpoint else _default_checkpoint(sp.name)
+    if not path.is_file():
+        raise UsageError(
+            f"checkpoint: {str(path)!r} not found; train one with `nag train diffusion --space {sp.name}`"
+        )
+    import torch
+
+    torch.set_num_threads(2)
+    from nag.diffusion.metrics import generation_report
+    from nag.diffusion.model import GraphDiffusionModel
+    from nag.diffusion.sampler import generate
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = GraphDiffusionModel.from_state(state)
+    if model.space_name != sp.name:
+        raise UsageError(f"checkpoint: {str(path)!r} was trained on {model.space_name!r}, not {sp.name!r}")
+    res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
+    lines = [sp.format(a) for a in res.archs]
+    print("\n".join(lines))
+    if out:
+        _write_archs(Path(out), lines)
+    if not quiet:
+        train = [sp.parse(t) for t in state.get("extra", {}).get("train_archs", [])]
+        rep = generation_report(sp, res.archs, train, elapsed_s=res.seconds)
+        from rich.console import Console
+
+        con = Console(stderr=True)
+        t = rep.to_table()
+        t.caption = (
+            f"{res.attempts} samples drawn, {res.solver} {res.steps} steps, {n / res.seconds:.0f} archs/s"
+        )
+        con.print(t)
+
+
+def _write_archs(path, lines: list[str]) -> None:
+    import csv
+    import io
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["arch"])
+        w.writerows([[ln] for ln in lines])
+        text = buf.getvalue()
+    else:
+        text = "".join(json.dumps({"arch": ln}) + "\n" for ln in lines)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,258 @@
+"""`GraphDiffusionModel`: a search space's graphs <-> diffusion tensors, the training loss, checkpoints.
+
+Tensor form of a batch (see `nag.diffusion.schedules`): ``x0 = 2·X - 1`` (``B x N x V`` in ``{-1, 1}``) and, for
+generated-topology spaces, ``a0 = 2·A - 1`` (``B x N x N``, only the strict upper triangle is modelled). Decoding
+takes the arg-max operation among those allowed at each position (``op_mask``, learnt from the training graphs: e.g.
+NB201's node 0 is always ``input``) and keeps an edge where ``a > 0`` — upper-triangular, hence acyclic, by
+construction.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nag.diffusion.denoiser import DenoiserConfig, GraphDenoiser
+from nag.diffusion.schedules import ScheduleConfig
+from nag.graph import ArchGraph
+
+__all__ = ["GraphDiffusionModel", "Checkpoint"]
+
+
+class GraphDiffusionModel(nn.Module):
+    """Denoiser + schedule + per-position allowed operations for one search space.
+
+    Args:
+        space_name: registry name of the search space.
+        ops: operation vocabulary (``V``).
+        schedule: forward-process configuration.
+        denoiser_cfg: network configuration.
+        op_mask: ``N x V`` bool, operations that may appear at each position.
+        node_count_probs: ``N + 1`` distribution of the number of nodes in training graphs (sampled first, as in
+            GDSS/DiGress, for spaces whose graphs vary in size); default: always ``N``.
+        fixed_adjacency: ``N x N`` adjacency of fixed-topology spaces, else ``None``.
+    """
+
+    def __init__(
+        self,
+        space_name: str,
+        ops: tuple[str, ...],
+        schedule: ScheduleConfig,
+        denoiser_cfg: DenoiserConfig,
+        op_mask: torch.Tensor,
+        fixed_adjacency: torch.Tensor | None = None,
+        node_count_probs: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.space_name = space_name
+        self.ops = tuple(ops)
+        self.schedule = schedule
+        self.denoiser = GraphDenoiser(denoiser_cfg, fixed_adjacency)
+        self.register_buffer("op_mask", op_mask.bool().clone())
+        self.register_buffer("alphas_cumprod", schedule.alphas_cumprod)
+        if node_count_probs is None:
+            node_count_probs = torch.zeros(denoiser_cfg.num_nodes + 1)
+            node_count_probs[-1] = 1.0
+        self.register_buffer(
+            "node_count_probs", torch.as_tensor(node_count_probs, dtype=torch.float32).clone()
+        )
+        fa = (
+            torch.zeros(denoiser_cfg.num_nodes, denoiser_cfg.num_nodes)
+            if fixed_adjacency is None
+            else fixed_adjacency
+        )
+        self.register_buffer("fixed_adjacency", torch.as_tensor(fa, dtype=torch.float32).clone())
+
+    @property
+    def generate_edges(self) -> bool:
+        return self.denoiser.cfg.generate_edges
+
+    @classmethod
+    def for_space(
+        cls, space, train_graph: ArchGraph, schedule: ScheduleConfig | None = None, **denoiser_kwargs: Any
+    ) -> GraphDiffusionModel:
+        """Build an untrained model for ``space`` whose allowed ops per position come from ``train_graph``."""
+        cfg = DenoiserConfig(
+            num_nodes=space.max_nodes,
+            num_ops=len(space.ops),
+            generate_edges=not space.fixed_topology,
+            **denoiser_kwargs,
+        )
+        op_mask = (train_graph.X * train_graph.mask.unsqueeze(-1)).sum(0) > 0
+        fixed = train_graph.A[0] if space.fixed_topology else None
+        counts = torch.bincount(train_graph.mask.sum(-1), minlength=space.max_nodes + 1).float()
+        return cls(
+            space.name, space.ops, schedule or ScheduleConfig(), cfg, op_mask, fixed, counts / counts.sum()
+        )
+
+    # ------------------------------------------------------------------ tensors
+    def to_tensors(self, graph: ArchGraph) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """``(x0, a0, node_mask)``: ``B x N x V`` and ``B x N x N`` in ``{-1, 1}`` (``a0`` None if fixed)."""
+        x0 = graph.X * 2 - 1
+        a0 = graph.A * 2 - 1 if self.generate_edges else None
+        return x0, a0, graph.mask
+
+    def sample_node_mask(self, b: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``B x N`` bool masks with node counts drawn from the training distribution."""
+        counts = torch.multinomial(self.node_count_probs.cpu(), b, replacement=True, generator=generator)
+        n = self.denoiser.cfg.num_nodes
+        return (torch.arange(n).unsqueeze(0) < counts.unsqueeze(1)).to(self.op_mask.device)
+
+    def to_graph(self, x: torch.Tensor, a: torch.Tensor | None, node_mask: torch.Tensor) -> ArchGraph:
+        """Discrete `ArchGraph` from denoised tensors (allowed-op arg-max; edges where ``a > 0``, upper triangle)."""
+        logits = x.masked_fill(~self.op_mask.unsqueeze(0), float("-inf"))
+        X = torch.nn.functional.one_hot(logits.argmax(-1), len(self.ops)).float() * node_mask.unsqueeze(-1)
+        b, n, _ = x.shape
+        if a is None:
+            A = self.fixed_adjacency.expand(b, n, n).clone()
+        else:
+            A = ((a > 0) & torch.ones(n, n, dtype=torch.bool, device=a.device).triu(1)).float()
+        pair = node_mask.unsqueeze(-1) & node_mask.unsqueeze(-2)
+        return ArchGraph(X=X, A=A * pair, mask=node_mask.clone(), ops=self.ops)
+
+    # ------------------------------------------------------------------ denoising
+    def posterior(
+        self, x_t: torch.Tensor, t: torch.Tensor, node_mask: torch.Tensor, a_t: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clean-graph logits given the noisy state.
+
+        Returns:
+            ``(op_logits, edge_logits)``: ``B x N x V`` with ``-inf`` on operations not allowed at a position, and
+            ``B x N x N`` (strict upper triangle meaningful) or ``None``.
+        """
+        logits_x, logits_a = self.denoiser(x_t, t, node_mask, a_t)
+        return logits_x.masked_fill(~self.op_mask.unsqueeze(0), float("-inf")), logits_a
+
+    def expected_x0(
+        self, x_t: torch.Tensor, t: torch.Tensor, node_mask: torch.Tensor, a_t: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Posterior mean of the clean tensors, ``E[x0 | x_t] = 2 p(op | x_t) - 1`` (and ``2 p(edge) - 1``)."""
+        logits_x, logits_a = self.posterior(x_t, t, node_mask, a_t)
+        x0 = 2 * torch.softmax(logits_x, -1) - 1
+        a0 = None if logits_a is None else 2 * torch.sigmoid(logits_a) - 1
+        return x0, a0
+
+    def predict_eps(
+        self, x_t: torch.Tensor, t: torch.Tensor, node_mask: torch.Tensor, a_t: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ε implied by the posterior mean (score interpolation, Dieleman et al. 2022, CDCD):
+        ``ε̂ = (x_t - sqrt(ᾱ_t) E[x0|x_t]) / sqrt(1 - ᾱ_t)``. Shapes as the inputs."""
+        x0, a0 = self.expected_x0(x_t, t, node_mask, a_t)
+        ab = self.alphas_cumprod[t.long()][:, None, None]
+        eps_x = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+        eps_a = None if a0 is None else (a_t - ab.sqrt() * a0) / (1 - ab).sqrt()
+        return eps_x, eps_a
+
+    def noise(
+        self, graph: ArchGraph, t: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forward process: ``x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε`` for a batch at timesteps ``t`` (``B``)."""
+        x0, a0, _ = self.to_tensors(graph)
+        ab = self.alphas_cumprod[t][:, None, None]
+        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=generator).to(x0.device)
+        a_t = None
+        if a0 is not None:
+            e = torch.randn(a0.shape, generator=generator).to(a0.device).triu(1)
+            a_t = ab.sqrt() * a0 + (1 - ab).sqrt() * (
+                e + e.transpose(1, 2)
+            )  # symmetric noise, upper half used
+        return x_t, a_t
+
+    def loss(self, graph: ArchGraph, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cross-entropy of the clean operations (and binary cross-entropy of the upper-triangular edges) given
+        ``x_t`` at uniformly drawn timesteps; averaged over existing nodes (pairs)."""
+        mask = graph.mask
+        b = mask.shape[0]
+        t = torch.randint(0, self.schedule.num_train_timesteps, (b,), generator=generator).to(mask.device)
+        x_t, a_t = self.noise(graph, t, generator)
+        logits_x, logits_a = self.posterior(x_t, t, mask, a_t)
+        target = graph.X.argmax(-1)
+        ce = torch.nn.functional.cross_entropy(
+            logits_x.masked_fill(torch.isinf(logits_x), -1e4).flatten(0, 1),
+            target.flatten(),
+            reduction="none",
+        )
+        loss = (ce * mask.flatten().float()).sum() / mask.sum().clamp(min=1)
+        if logits_a is not None:
+            pm = (mask.unsqueeze(-1) & mask.unsqueeze(-2)).float().triu(1)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits_a, graph.A, reduction="none")
+            loss = loss + (bce * pm).sum() / pm.sum().clamp(min=1)
+        return loss
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self, metrics: dict | None = None, extra: dict | None = None) -> dict:
+        """Everything needed to rebuild the model alone: configs, weights, buffers, metrics."""
+        return {
+            "format": "nag.diffusion/1",
+            "space": self.space_name,
+            "ops": list(self.ops),
+            "schedule": self.schedule.to_dict(),
+            "schedule_fingerprint": self.schedule.fingerprint(),
+            "denoiser": self.denoiser.cfg.to_dict(),
+            "op_mask": self.op_mask.cpu(),
+            "fixed_adjacency": self.fixed_adjacency.cpu() if not self.generate_edges else None,
+            "node_count_probs": self.node_count_probs.cpu(),
+            "weights": {k: v.cpu() for k, v in self.denoiser.state_dict().items()},
+            "metrics": metrics or {},
+            "extra": extra or {},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> GraphDiffusionModel:
+        if state.get("format") != "nag.diffusion/1":
+            raise ValueError(
+                f"checkpoint format: unknown value {state.get('format')!r}; accepted: nag.diffusion/1"
+            )
+        schedule = ScheduleConfig(**state["schedule"])
+        if schedule.fingerprint() != state["schedule_fingerprint"]:
+            raise ValueError("checkpoint schedule_fingerprint does not match its schedule config")
+        m = cls(
+            state["space"],
+            tuple(state["ops"]),
+            schedule,
+            DenoiserConfig(**state["denoiser"]),
+            state["op_mask"],
+            state["fixed_adjacency"],
+            state["node_count_probs"],
+        )
+        m.denoiser.load_state_dict(state["weights"])
+        return m
+
+    def save(self, path: str | Path, metrics: dict | None = None, extra: dict | None = None) -> None:
+        """Atomic write of `state` with ``torch.save``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(self.state(metrics, extra), buf)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GraphDiffusionModel:
+        return cls.from_state(torch.load(path, map_location="cpu", weights_only=False))
+
+
+@dataclass
+class Checkpoint:
+    """A manifest entry for a trained checkpoint in ``checkpoints/`` (written next to the weights as JSON)."""
+
+    file: str
+    space: str
+    data: str
+    command: str
+    metrics: dict = field(default_factory=dict)
+    sha256: str = ""
+
+    def write(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
