@@ -10,6 +10,10 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 torch.set_num_threads(1)
 
 settings.register_profile(
-    "nag", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors], derandomize=True
+    "nag",
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+    derandomize=True,
 )
 settings.load_profile("nag")

@@ -82,3 +82,78 @@ def test_cli_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    import torch
+
+    from nag.diffusion.model import GraphDiffusionModel
+    from nag.spaces import get_space
+
+    sp = get_space("nb201")
+    archs = sp.sample(500, seed=0)
+    g = sp.encode(archs)
+    torch.manual_seed(0)
+    m = GraphDiffusionModel.for_space(sp, g, d_model=16, n_layers=1, n_heads=2)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    for _ in range(30):
+        loss = m.loss(g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    path = tmp_path_factory.mktemp("ckpt") / "m.pt"
+    m.save(path, extra={"train_archs": [sp.format(a) for a in archs]})
+    return path
+
+
+def test_generate_prints_n_distinct_and_writes_jsonl(capsys, tiny_checkpoint, tmp_path):
+    out = tmp_path / "archs.jsonl"
+    code, stdout, err = run(
+        ["generate", "--checkpoint", str(tiny_checkpoint), "-n", "40", "--steps", "5", "--out", str(out)],
+        capsys,
+    )
+    assert code == 0
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 40 and len(set(lines)) == 40
+    assert all(ln.startswith("|") and ln.endswith("|") for ln in lines)
+    assert [json.loads(r)["arch"] for r in out.read_text().splitlines()] == lines
+    assert "validity" in err and "novelty" in err
+
+
+def test_generate_no_unique_csv(capsys, tiny_checkpoint, tmp_path):
+    out = tmp_path / "archs.csv"
+    code, stdout, _ = run(
+        [
+            "generate",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "-n",
+            "30",
+            "--no-unique",
+            "--steps",
+            "5",
+            "-q",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0 and len(stdout.strip().splitlines()) == 30
+    assert out.read_text().splitlines()[0] == "arch" and len(out.read_text().splitlines()) == 31
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["generate", "--solver", "euler"], "solver"),
+        (["generate", "--checkpoint", "/nonexistent/m.pt"], "checkpoint"),
+        (["generate", "-n", "0"], "n"),
+        (["generate", "--space", "nb101", "--checkpoint", "CKPT"], "checkpoint"),
+        (["generate", "--out", "x.txt"], "out"),
+    ],
+)
+def test_generate_bad_input(capsys, tiny_checkpoint, args, field):
+    args = [str(tiny_checkpoint) if a == "CKPT" else a for a in args]
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.startswith(f"error: {field}:"), err

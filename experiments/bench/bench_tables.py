@@ -74,7 +74,9 @@ def main() -> None:
     print(f"{'table':40s} {'cold load (s)':>18s} {'warm load (s)':>18s} {'speed-up':>9s}")
     for r in rows:
         print(f"{r[0]:40s} {r[1]:>18s} {r[2]:>18s} {r[3]:>9s}")
-    print(f"\n`nag --help` wall time: {statistics.mean(t):.3f} ± {statistics.pstdev(t):.3f} s (n={args.repeats})")
+    print(
+        f"\n`nag --help` wall time: {statistics.mean(t):.3f} ± {statistics.pstdev(t):.3f} s (n={args.repeats})"
+    )
 
 
 if __name__ == "__main__":

@@ -185,6 +185,9 @@ def _quiet(verbose: bool) -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+    warnings.filterwarnings(
+        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*"
+    )
     os.environ.setdefault("POSSIBLE_USER_WARNINGS", "off")
 
 

@@ -2,8 +2,8 @@
 
 Tensor form of a batch (see `nag.diffusion.schedules`): ``x0 = 2·X - 1`` (``B x N x V`` in ``{-1, 1}``) and, for
 generated-topology spaces, ``a0 = 2·A - 1`` (``B x N x N``, only the strict upper triangle is modelled). Decoding
-takes the arg-max operation among those allowed at each position (``op_mask``, learnt from the training graphs: e.g.
-NB201's node 0 is always ``input``) and keeps an edge where ``a > 0`` — upper-triangular, hence acyclic, by
+takes the arg-max operation among those allowed at each position of a graph with that many nodes (``op_mask``, learnt
+from the training graphs: e.g. NB201's node 0 is always ``input``, NB101's last node is always ``output``) and keeps an edge where ``a > 0`` — upper-triangular, hence acyclic, by
 construction.
 """
 
@@ -34,7 +34,8 @@ class GraphDiffusionModel(nn.Module):
         ops: operation vocabulary (``V``).
         schedule: forward-process configuration.
         denoiser_cfg: network configuration.
-        op_mask: ``N x V`` bool, operations that may appear at each position.
+        op_mask: ``(N + 1) x N x V`` bool: ``op_mask[n, i]`` are the operations that may appear at position ``i`` of a
+            graph with ``n`` nodes.
         node_count_probs: ``N + 1`` distribution of the number of nodes in training graphs (sampled first, as in
             GDSS/DiGress, for spaces whose graphs vary in size); default: always ``N``.
         fixed_adjacency: ``N x N`` adjacency of fixed-topology spaces, else ``None``.
@@ -85,9 +86,13 @@ class GraphDiffusionModel(nn.Module):
             generate_edges=not space.fixed_topology,
             **denoiser_kwargs,
         )
-        op_mask = (train_graph.X * train_graph.mask.unsqueeze(-1)).sum(0) > 0
+        counts_per_graph = train_graph.mask.sum(-1)
+        op_mask = torch.zeros(space.max_nodes + 1, space.max_nodes, len(space.ops), dtype=torch.bool)
+        for n in counts_per_graph.unique().tolist():
+            sel = counts_per_graph == n
+            op_mask[n] = (train_graph.X[sel] * train_graph.mask[sel].unsqueeze(-1)).sum(0) > 0
         fixed = train_graph.A[0] if space.fixed_topology else None
-        counts = torch.bincount(train_graph.mask.sum(-1), minlength=space.max_nodes + 1).float()
+        counts = torch.bincount(counts_per_graph, minlength=space.max_nodes + 1).float()
         return cls(
             space.name, space.ops, schedule or ScheduleConfig(), cfg, op_mask, fixed, counts / counts.sum()
         )
@@ -105,9 +110,14 @@ class GraphDiffusionModel(nn.Module):
         n = self.denoiser.cfg.num_nodes
         return (torch.arange(n).unsqueeze(0) < counts.unsqueeze(1)).to(self.op_mask.device)
 
+    def allowed_ops(self, node_mask: torch.Tensor) -> torch.Tensor:
+        """``B x N x V`` bool: operations allowed at each node given each graph's node count (all on padding)."""
+        allowed = self.op_mask[node_mask.sum(-1)]
+        return allowed | ~node_mask.unsqueeze(-1)
+
     def to_graph(self, x: torch.Tensor, a: torch.Tensor | None, node_mask: torch.Tensor) -> ArchGraph:
         """Discrete `ArchGraph` from denoised tensors (allowed-op arg-max; edges where ``a > 0``, upper triangle)."""
-        logits = x.masked_fill(~self.op_mask.unsqueeze(0), float("-inf"))
+        logits = x.masked_fill(~self.allowed_ops(node_mask), float("-inf"))
         X = torch.nn.functional.one_hot(logits.argmax(-1), len(self.ops)).float() * node_mask.unsqueeze(-1)
         b, n, _ = x.shape
         if a is None:
@@ -128,7 +138,7 @@ class GraphDiffusionModel(nn.Module):
             ``B x N x N`` (strict upper triangle meaningful) or ``None``.
         """
         logits_x, logits_a = self.denoiser(x_t, t, node_mask, a_t)
-        return logits_x.masked_fill(~self.op_mask.unsqueeze(0), float("-inf")), logits_a
+        return logits_x.masked_fill(~self.allowed_ops(node_mask), float("-inf")), logits_a
 
     def expected_x0(
         self, x_t: torch.Tensor, t: torch.Tensor, node_mask: torch.Tensor, a_t: torch.Tensor | None = None

@@ -18,6 +18,7 @@ import torch
 
 from nag.diffusion.model import GraphDiffusionModel
 from nag.graph import ArchGraph
+from nag.spaces.base import StructuredDecodeSpace
 
 __all__ = ["GuidanceTerm", "SampleResult", "sample", "generate"]
 
@@ -45,6 +46,9 @@ class SampleResult:
         steps / solver: the sampler used.
         attempts: samples drawn in total (``generate`` may draw several batches).
         guidance_values: per term, its final value on the clean graphs ``B`` (when guided).
+        repaired: per sample, whether its architecture came from the repair step (valid only after repair).
+        raw_validity: share of the thresholded graphs (independent per-edge decisions) that decode directly; for
+            spaces with structured decoding (`StructuredDecodeSpace`) ``archs`` come from `decode_scores` instead.
     """
 
     graphs: ArchGraph
@@ -55,10 +59,20 @@ class SampleResult:
     solver: str
     attempts: int = 0
     guidance_values: dict[str, torch.Tensor] = field(default_factory=dict)
+    repaired: list[bool] = field(default_factory=list)
+    raw_validity: float | None = None
 
     @property
     def valid(self) -> list[bool]:
         return [a is not None for a in self.archs]
+
+    @property
+    def validity_before_repair(self) -> float:
+        """Share of samples valid as generated (repaired ones count as invalid)."""
+        rep = self.repaired or [False] * len(self.archs)
+        return sum(a is not None and not r for a, r in zip(self.archs, rep, strict=True)) / max(
+            len(self.archs), 1
+        )
 
     @property
     def validity(self) -> float:
@@ -101,6 +115,8 @@ def sample(
     seed: int = 0,
     batch_size: int = 1000,
     device: str | torch.device = "cpu",
+    snr: float = 0.16,
+    repair: int = 0,
 ) -> SampleResult:
     """Draw ``n`` i.i.d. samples and decode them with ``space``.
 
@@ -109,11 +125,15 @@ def sample(
         space: the `SearchSpace` to decode into.
         n: number of samples.
         steps: denoising steps (20 is enough for DDIM/DPM-Solver; the reference uses 1,000).
-        solver: ``"ddim"``, ``"dpm"`` or ``"ddpm"``.
+        solver: ``"ddim"``, ``"dpm"``, ``"ddpm"`` or ``"pc"`` (predictor-corrector: one Langevin corrector step
+            before every ancestral step, Song et al. 2021 — the reference's sampler, two network calls per step).
         guidance: terms whose gradients steer sampling.
         seed: seeds the initial noise and any ancestral noise.
         batch_size: graphs denoised at once.
         device: where to run.
+        snr: signal-to-noise ratio of the Langevin corrector (``"pc"`` only).
+        repair: for generated topologies, how many of the weakest edges (smallest denoised value) may be removed,
+            one at a time, to turn an invalid graph into a valid one (0: no repair; invalid graphs stay ``None``).
 
     Returns:
         A `SampleResult` with ``n`` graphs and architectures.
@@ -124,7 +144,7 @@ def sample(
     cfg = model.denoiser.cfg
     gen = torch.Generator(device="cpu").manual_seed(seed)
     t0 = time.perf_counter()
-    graphs, conf, gvals = [], [], {g.name: [] for g in guidance}
+    graphs, conf, op_scores, edge_scores, gvals = [], [], [], [], {g.name: [] for g in guidance}
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         sched = model.schedule.sampler_scheduler(solver, steps)
@@ -135,9 +155,12 @@ def sample(
             a = torch.randn(b, cfg.num_nodes, cfg.num_nodes, generator=gen).triu(1).to(device)
             a = a + a.transpose(1, 2)
         z = _state_join(model, x, a) * sched.init_noise_sigma
+        stochastic = solver in ("ddpm", "pc")
         for t in sched.timesteps:
-            x, a = _state_split(model, z, b)
             tt = torch.full((b,), int(t), device=device, dtype=torch.long)
+            if solver == "pc":
+                z = _langevin_corrector(model, z, tt, mask, b, gen, snr)
+            x, a = _state_split(model, z, b)
             eps_x, eps_a = model.predict_eps(x, tt, mask, a)
             if guidance:
                 gx, ga = _guidance_grad(model, guidance, x, a, mask, tt)
@@ -152,7 +175,7 @@ def sample(
             ).prev_sample.to(device)
         x, a = _state_split(model, z, b)
         g = model.to_graph(x, a, mask)
-        allowed = x.masked_fill(~model.op_mask.unsqueeze(0), float("-inf"))
+        allowed = x.masked_fill(~model.allowed_ops(mask), float("-inf"))
         top2 = allowed.topk(2, dim=-1).values
         gap = torch.where(
             torch.isfinite(top2[..., 1]),
@@ -160,6 +183,9 @@ def sample(
             torch.full_like(top2[..., 0], float("inf")),
         )
         conf.append(gap.amin(-1).cpu())
+        op_scores.append(x.cpu())
+        if a is not None:
+            edge_scores.append(a.cpu())
         graphs.append(g.to("cpu"))
         for term in guidance:
             with torch.enable_grad():
@@ -168,6 +194,21 @@ def sample(
                 )
     graph = ArchGraph.cat(graphs)
     archs = space.decode(graph)
+    raw_validity = sum(a is not None for a in archs) / max(len(archs), 1)
+    if isinstance(space, StructuredDecodeSpace) and model.generate_edges:
+        xs, es, sizes = torch.cat(op_scores), torch.cat(edge_scores), graph.mask.sum(-1).tolist()
+        archs = [space.decode_scores(xs[i], es[i], int(sizes[i])) for i in range(len(archs))]
+        archs = [a if a is not None and space.is_valid(a) else None for a in archs]
+        graph = _with_rows(graph, space, archs)
+    repaired = [False] * len(archs)
+    if model.generate_edges and repair:
+        scores = torch.cat(edge_scores)
+        for i, a in enumerate(archs):
+            if a is None:
+                fixed = _repair(space, graph[i], scores[i], max_removals=repair)
+                if fixed is not None:
+                    archs[i], repaired[i] = fixed, True
+        graph = _with_rows(graph, space, archs)
     return SampleResult(
         graphs=graph,
         archs=archs,
@@ -177,7 +218,56 @@ def sample(
         solver=solver,
         attempts=n,
         guidance_values={k: torch.cat(v) for k, v in gvals.items()},
+        repaired=repaired,
+        raw_validity=raw_validity,
     )
+
+
+def _with_rows(graph: ArchGraph, space, archs: list) -> ArchGraph:
+    """``graph`` with the rows of valid ``archs`` replaced by their encoding (the graphs actually returned)."""
+    idx = [i for i, a in enumerate(archs) if a is not None]
+    if not idx:
+        return graph
+    enc = space.encode([archs[i] for i in idx]).pad_to(graph.num_nodes)
+    X, A, M = graph.X.clone(), graph.A.clone(), graph.mask.clone()
+    t = torch.as_tensor(idx)
+    X[t], A[t], M[t] = enc.X, enc.A, enc.mask
+    return ArchGraph(X=X, A=A, mask=M, ops=graph.ops)
+
+
+def _repair(space, g: ArchGraph, scores: torch.Tensor, max_removals: int):
+    """Drop the weakest existing edges one at a time (up to ``max_removals``) until the graph decodes.
+
+    Args:
+        g: one discrete graph (batch of 1).
+        scores: ``N x N`` denoised edge values (larger = more certain).
+    """
+    s = int(g.mask[0].sum())
+    ops = g.op_indices()[0, :s].tolist()
+    adj = g.A[0, :s, :s].numpy().copy()
+    for _ in range(max_removals):
+        edges = list(zip(*adj.nonzero(), strict=True))
+        if not edges:
+            return None
+        i, j = min(edges, key=lambda e: float(scores[e[0], e[1]]))
+        adj[i, j] = 0
+        arch = space.arch_of(ops, adj)
+        if arch is not None and space.is_valid(arch):
+            return arch
+    return None
+
+
+def _langevin_corrector(model, z, t, mask, b, gen, snr):
+    """One Langevin step ``z += δ·s + sqrt(2δ)·n`` with the score ``s = -ε̂ / sqrt(1 - ᾱ_t)`` and
+    ``δ = 2 α_t (snr·|n| / |s|)²`` per graph (Song et al. 2021, LangevinCorrector for the VP SDE)."""
+    x, a = _state_split(model, z, b)
+    eps_x, eps_a = model.predict_eps(x, t, mask, a)
+    ab = model.alphas_cumprod[t[0]]
+    alpha = ab / model.alphas_cumprod[t[0] - 1] if int(t[0]) > 0 else ab
+    score = -_state_join(model, eps_x, eps_a) / (1 - ab).sqrt()
+    noise = torch.randn(z.shape, generator=gen).to(z.device)
+    step = 2 * alpha * (snr * noise.norm(dim=1) / score.norm(dim=1).clamp(min=1e-12)) ** 2
+    return z + step[:, None] * score + (2 * step[:, None]).sqrt() * noise
 
 
 def _guidance_grad(model, guidance, x, a, mask, t):

@@ -22,7 +22,7 @@ import torch
 
 __all__ = ["ScheduleConfig", "ScheduleMismatchError", "SOLVERS"]
 
-SOLVERS: tuple[str, ...] = ("ddim", "dpm", "ddpm")
+SOLVERS: tuple[str, ...] = ("ddim", "dpm", "ddpm", "pc")
 
 
 class ScheduleMismatchError(ValueError):
@@ -86,13 +86,19 @@ class ScheduleConfig:
         """A sampling scheduler over the same ᾱ(t) with ``steps`` timesteps set.
 
         Args:
-            solver: ``"ddim"`` (deterministic DDIM), ``"dpm"`` (DPM-Solver++ 2M) or ``"ddpm"`` (ancestral; use
-                ``steps = num_train_timesteps`` for the reference's full-length sampler).
+            solver: ``"ddim"`` (deterministic DDIM), ``"dpm"`` (DPM-Solver++ 2M), ``"ddpm"`` (ancestral) or ``"pc"``
+                (ancestral predictor whose scheduler this is, plus a Langevin corrector run by the sampler: the
+                reference's predictor-corrector sampler with ``steps = num_train_timesteps``).
             steps: number of denoising steps.
         """
         from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-        classes = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler, "ddpm": DDPMScheduler}
+        classes = {
+            "ddim": DDIMScheduler,
+            "dpm": DPMSolverMultistepScheduler,
+            "ddpm": DDPMScheduler,
+            "pc": DDPMScheduler,
+        }
         if solver not in classes:
             raise ValueError(f"solver: unknown value {solver!r}; accepted: {', '.join(SOLVERS)}")
         if not 1 <= steps <= self.num_train_timesteps:

@@ -17,7 +17,7 @@ import torch
 from nag.graph import ArchGraph
 from nag.typing import SeedLike, as_rng
 
-__all__ = ["SearchSpace", "EnumerableSpace", "ModuleSpace", "ArchT"]
+__all__ = ["SearchSpace", "EnumerableSpace", "ModuleSpace", "StructuredDecodeSpace", "ArchT"]
 
 ArchT = TypeVar("ArchT")
 
@@ -144,3 +144,23 @@ class ModuleSpace(SearchSpace[ArchT]):
     @abstractmethod
     def to_module(self, arch: ArchT, **kwargs) -> torch.nn.Module:
         """Build the untrained network of ``arch`` (keyword options are space-specific, e.g. ``num_classes``)."""
+
+
+class StructuredDecodeSpace(SearchSpace[ArchT]):
+    """Mixin base for spaces whose rules a generator can satisfy by construction when decoding relaxed graphs.
+
+    Instead of thresholding edges independently (which may break rules such as "exactly one in-edge per node"),
+    `decode_scores` picks the best-scoring architecture that obeys the rules.
+    """
+
+    @abstractmethod
+    def decode_scores(
+        self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int
+    ) -> ArchT | None:
+        """The valid architecture that best matches relaxed scores.
+
+        Args:
+            op_scores: ``N x V`` per-node operation scores (larger = more likely).
+            edge_scores: ``N x N`` edge scores (larger = more likely; upper triangle used).
+            num_nodes: nodes that exist (the first ``num_nodes`` rows).
+        """

@@ -52,7 +52,7 @@ import torch
 
 from nag.errors import InvalidArchitectureError
 from nag.graph import ArchGraph
-from nag.spaces.base import EnumerableSpace
+from nag.spaces.base import EnumerableSpace, StructuredDecodeSpace
 from nag.typing import SeedLike, as_rng
 
 __all__ = [
@@ -150,7 +150,7 @@ def _arch_of_key(key: int) -> NBGArch:
     return NBGArch(LINK_STRUCTURES[s], tuple(GNN_OPS[d] for d in digits))
 
 
-class NASBenchGraphSpace(EnumerableSpace[NBGArch]):
+class NASBenchGraphSpace(EnumerableSpace[NBGArch], StructuredDecodeSpace[NBGArch]):
     """The NAS-Bench-Graph search space (see the module docstring for the native form and the graph encoding)."""
 
     name = "nasbench_graph"
@@ -341,6 +341,29 @@ class NASBenchGraphSpace(EnumerableSpace[NBGArch]):
         return [a if e else None for a, e in zip(out, exists, strict=True)]
 
     # ------------------------------------------------------------------ equivalence
+    def decode_scores(
+        self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int
+    ) -> NBGArch | None:
+        """Valid by construction: computing node ``i + 1`` reads the predecessor ``j <= i`` with the highest edge
+        score into it, takes its best-scoring GNN operation, and leaves feed the output (as the rules say). If all
+        four picks are ``skip`` (the identity network, not in the benchmark), the node whose runner-up op is closest
+        gets it. Returns the benchmark's representative of the class (the form the training graphs have).
+
+        Args:
+            op_scores: ``6 x 11`` node-operation scores; edge_scores: ``6 x 6``; num_nodes: must be 6.
+        """
+        if num_nodes != _NODES:
+            return None
+        gnn = op_scores[1:_OUT, 1:_OUT_OP].float()  # computing nodes x GNN ops
+        links = tuple(int(edge_scores[: i + 1, i + 1].argmax()) for i in range(4))
+        order = gnn.argsort(dim=-1, descending=True)
+        picks = order[:, 0].tolist()
+        if all(p == _SKIP for p in picks):
+            gap = gnn.gather(1, order[:, :1]).squeeze(1) - gnn.gather(1, order[:, 1:2]).squeeze(1)
+            k = int(gap.argmin())
+            picks[k] = int(order[k, 1])
+        return self.representative(NBGArch(links, tuple(GNN_OPS[p] for p in picks)))
+
     def bench_key(self, arch: NBGArch) -> int:
         """The package's hash of ``arch`` (its ``.bench`` key); raises `InvalidArchitectureError` if invalid."""
         self._require_valid(arch)

@@ -155,3 +155,31 @@ def test_lightning_training_resumes(tmp_path, nb201):
     assert info2["steps"] == 30
     m = GraphDiffusionModel.load(tmp_path / "model.pt")
     assert sample(m, nb201, 10, steps=5).validity == 1.0
+
+
+def test_structured_decoding_nasbench_graph():
+    sp = get_space("nasbench_graph")
+    torch.manual_seed(0)
+    g = sp.encode(sp.sample(2000, seed=0))
+    model, _ = _train(GraphDiffusionModel.for_space(sp, g, d_model=32, n_layers=2, n_heads=2), g, 40, bs=64)
+    res = sample(model, sp, 100, steps=10, seed=0)
+    assert (
+        res.validity == 1.0
+    )  # valid by construction: one in-edge per computing node, leaves feed the output
+    assert 0.0 <= res.raw_validity <= 1.0
+    assert all(a == sp.representative(a) for a in res.archs)  # returned in the benchmark's form
+    assert sp.decode(res.graphs) == res.archs  # the returned graphs are the architectures' encodings
+
+
+def test_repair_only_adds_valid_architectures():
+    sp = get_space("nb101")
+    torch.manual_seed(1)
+    g = sp.encode(sp.unique(sp.sample(600, seed=1)))
+    model, _ = _train(GraphDiffusionModel.for_space(sp, g, d_model=32, n_layers=2, n_heads=2), g, 40, bs=64)
+    plain = sample(model, sp, 200, steps=10, seed=0)
+    fixed = sample(model, sp, 200, steps=10, seed=0, repair=5)
+    assert fixed.validity_before_repair == plain.validity
+    assert fixed.validity >= plain.validity
+    for a, b, r in zip(plain.archs, fixed.archs, fixed.repaired, strict=True):
+        assert (a == b) if not r else (a is None and sp.is_valid(b))
+    assert sp.decode(fixed.graphs) == fixed.archs
