@@ -169,10 +169,10 @@ def sample(
                 if eps_a is not None and ga is not None:
                     eps_a = eps_a - s * ga
             eps = _state_join(model, eps_x, eps_a)
-            kwargs = {"generator": gen} if solver == "ddpm" else {}
-            z = sched.step(
-                eps.cpu() if solver == "ddpm" else eps, t, z.cpu() if solver == "ddpm" else z, **kwargs
-            ).prev_sample.to(device)
+            if stochastic:  # diffusers draws the ancestral noise on the generator's (CPU) device
+                z = sched.step(eps.cpu(), t, z.cpu(), generator=gen).prev_sample.to(device)
+            else:
+                z = sched.step(eps, t, z).prev_sample
         x, a = _state_split(model, z, b)
         g = model.to_graph(x, a, mask)
         allowed = x.masked_fill(~model.allowed_ops(mask), float("-inf"))
