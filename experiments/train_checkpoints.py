@@ -62,7 +62,6 @@ def main() -> None:
     from nag.spaces import get_space
 
     manifest_path = CKPT / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     for name in args.only or list(SPECS):
         space_name, overrides, data = SPECS[name]
         sp = get_space(space_name)
@@ -100,6 +99,9 @@ def main() -> None:
             },
         }
         only = f" --only {name}" if args.only else ""
+        manifest = (
+            json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        )  # re-read: runs may overlap
         manifest[out.name] = {
             "space": sp.name,
             "data": data,

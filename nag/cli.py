@@ -237,8 +237,8 @@ def generate_cmd(
         bool, typer.Option("--unique/--no-unique", help="n distinct architectures, or i.i.d.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 20,
-    solver: Annotated[str, typer.Option("--solver", help="ddim, dpm or ddpm.")] = "ddim",
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
+    solver: Annotated[str, typer.Option("--solver", help="dpm (DPM-Solver++), ddim, ddpm or pc.")] = "dpm",
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Model file (default: checkpoints/).")] = "",
     out: Annotated[str, typer.Option("--out", help="Write the architectures to FILE (.jsonl or .csv).")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,

@@ -157,3 +157,31 @@ def test_generate_bad_input(capsys, tiny_checkpoint, args, field):
     args = [str(tiny_checkpoint) if a == "CKPT" else a for a in args]
     code, _, err = run(args, capsys)
     assert code == 2 and err.startswith(f"error: {field}:"), err
+
+
+def test_train_diffusion_command(capsys, tmp_path):
+    code, out, _ = run(
+        [
+            "train",
+            "diffusion",
+            "--space",
+            "nb201",
+            "--steps",
+            "8",
+            "--train-fraction",
+            "0.05",
+            "--out",
+            str(tmp_path),
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "1",
+            "--threads",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 0 and "trained nb201: 8 steps" in out
+    assert (tmp_path / "model.pt").exists() and (tmp_path / "last.ckpt").exists()
+    code, _, err = run(["train", "diffusion", "--train-fraction", "1.5"], capsys)
+    assert code == 2 and err.startswith("error: train-fraction:")
