@@ -33,7 +33,7 @@ SPECS: dict[str, tuple[str, dict, str]] = {
     "nb101": (
         "nb101",
         {"max_train_archs": 20_000},
-        "distinct pruned cells among 20,000 NAS-Bench-101 random_spec draws (seed 0)",
+        "the first 20,000 distinct pruned cells (by graph hash) among seeded NAS-Bench-101 random_spec draws",
     ),
     "nasbench_graph": (
         "nasbench_graph",

@@ -36,7 +36,7 @@ class TrainConfig:
         space: search-space name.
         train_fraction: share of the space's architectures used for training (the rest is held out, so novelty is
             measurable); 1.0 trains on all.
-        max_train_archs: cap on the training set for spaces that are sampled rather than enumerated.
+        max_train_archs: distinct training architectures for spaces that are sampled rather than enumerated.
         seed: seeds the split, initialisation and noise.
         max_steps: optimiser steps.
         max_minutes: wall-clock cap (the run stops cleanly and saves).
@@ -78,7 +78,8 @@ class TrainConfig:
 
 def training_archs(space, cfg: TrainConfig) -> tuple[list, list]:
     """``(train, held_out)`` architectures for ``space``: a seeded split of the whole space where it is enumerable,
-    else ``max_train_archs`` seeded samples (held-out: a second, disjoint seeded sample)."""
+    else distinct architectures (by `canonical`) from seeded draws of ``space.sample`` until the training part holds
+    ``max_train_archs`` (the held-out part takes the rest of ``max_train_archs / train_fraction``)."""
     rng = np.random.default_rng(cfg.seed)
     if hasattr(space, "enumerate") and getattr(space, "size", 10**9) <= 10**6:
         archs = (
@@ -89,7 +90,18 @@ def training_archs(space, cfg: TrainConfig) -> tuple[list, list]:
         perm = rng.permutation(len(archs))
         k = max(1, round(cfg.train_fraction * len(archs)))
         return [archs[i] for i in perm[:k]], [archs[i] for i in perm[k:]]
-    pool = space.unique(space.sample(int(cfg.max_train_archs / max(cfg.train_fraction, 1e-3)), seed=rng))
+    target = int(np.ceil(cfg.max_train_archs / max(cfg.train_fraction, 1e-3)))
+    seen: set[str] = set()
+    pool: list = []
+    draws = 0
+    while len(pool) < target and draws < 50 * target:  # distinct architectures, in the order first drawn
+        for a in space.sample(20_000, seed=rng):
+            c = space.canonical(a)
+            if c not in seen:
+                seen.add(c)
+                pool.append(a)
+        draws += 20_000
+    pool = pool[:target]
     k = max(1, round(cfg.train_fraction * len(pool)))
     return pool[:k], pool[k:]
 
