@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from nag.errors import InvalidArchitectureError
-from nag.spaces.base import ModuleSpace
+from nag.spaces.base import ModuleSpace, StructuredDecodeSpace
 from nag.typing import SeedLike, as_rng
 
 __all__ = [
@@ -266,7 +266,7 @@ def compute_vertex_channels(in_channels: int, out_channels: int, matrix: np.ndar
 
 
 # ---------------------------------------------------------------------- the search space
-class NB101Space(ModuleSpace[NB101Arch]):
+class NB101Space(ModuleSpace[NB101Arch], StructuredDecodeSpace[NB101Arch]):
     """NAS-Bench-101 search space (operations on nodes, variable topology, at most 7 nodes)."""
 
     name = "nb101"
@@ -413,6 +413,35 @@ class NB101Space(ModuleSpace[NB101Arch]):
             return None
         arch = self._pruned_or_raw(a > 0.5, [GRAPH_OPS[int(i)] for i in op_indices])
         return None if self.validate(arch) else arch
+
+    def decode_scores(self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int) -> NB101Arch | None:
+        """Valid by construction where the rules allow: vertex 0 is ``input``, the last vertex ``output``, every other
+        vertex takes its best-scoring operation; edges with a positive score are kept, and while the pruned cell has
+        more than `MAX_EDGES` edges the weakest remaining edge is dropped. ``None`` only if the input cannot reach
+        the output.
+
+        Args:
+            op_scores: ``N x V`` vertex-operation scores over `GRAPH_OPS`; edge_scores: ``N x N``;
+            num_nodes: vertices that exist (2..7).
+        """
+        n = int(num_nodes)
+        if not 2 <= n <= MAX_VERTICES:
+            return None
+        inner = [GRAPH_OPS.index(o) for o in AVAILABLE_OPS]
+        ops = [GRAPH_OPS.index(INPUT)]
+        ops += [inner[int(op_scores[i, inner].argmax())] for i in range(1, n - 1)]
+        ops.append(GRAPH_OPS.index(OUTPUT))
+        scores = edge_scores[:n, :n].float().numpy()
+        adj = np.triu(scores > 0, 1)
+        while True:
+            arch = self.arch_of(ops, adj.astype(np.float32))
+            if arch is not None:
+                return arch
+            if prune(adj.astype(np.int64), [GRAPH_OPS[i] for i in ops]) is None:
+                return None  # the input cannot reach the output: dropping edges cannot help
+            kept = np.argwhere(adj)
+            i, j = min(kept.tolist(), key=lambda e: scores[e[0], e[1]])
+            adj[i, j] = False
 
     # ------------------------------------------------------------------ sampling and neighbourhoods
     def sample(self, n: int, seed: SeedLike = None) -> list[NB101Arch]:

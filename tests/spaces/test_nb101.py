@@ -293,3 +293,21 @@ def test_forward_pass_gives_logits(space, full_records, which):
     y = net(torch.randn(2, 3, 32, 32))
     assert y.shape == (2, 10) and torch.isfinite(y).all()
     assert space.to_module(BARE, num_classes=3, stem_channels=8)(torch.randn(2, 3, 9, 9)).shape == (2, 3)
+
+
+def test_decode_scores_valid_by_construction(space):
+    import torch
+
+    n = 7
+    scores = torch.triu(torch.arange(1.0, n * n + 1).view(n, n), 1)  # every edge positive: 21 edges
+    ops = torch.zeros(n, len(GRAPH_OPS))
+    ops[:, GRAPH_OPS.index(CONV3X3)] = 1.0
+    arch = space.decode_scores(ops, scores, n)
+    assert arch is not None and space.is_valid(arch) and arch.num_edges <= 9
+    assert arch.ops[0] == INPUT and arch.ops[-1] == OUTPUT
+    # the strongest edges survive: the edge with the highest score (5 -> 6) is kept
+    assert arch.matrix[len(arch.ops) - 2][len(arch.ops) - 1] == 1
+    # no path from input to output: nothing to decode
+    cut = torch.full((n, n), -1.0)
+    cut[0, 1] = 1.0
+    assert space.decode_scores(ops, cut, n) is None
