@@ -10,9 +10,7 @@ construction.
 from __future__ import annotations
 
 import io
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from nag.diffusion.denoiser import DenoiserConfig, GraphDenoiser
 from nag.diffusion.schedules import ScheduleConfig
 from nag.graph import ArchGraph
 
-__all__ = ["GraphDiffusionModel", "Checkpoint"]
+__all__ = ["GraphDiffusionModel"]
 
 
 class GraphDiffusionModel(nn.Module):
@@ -248,21 +246,3 @@ class GraphDiffusionModel(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> GraphDiffusionModel:
         return cls.from_state(torch.load(path, map_location="cpu", weights_only=False))
-
-
-@dataclass
-class Checkpoint:
-    """A manifest entry for a trained checkpoint in ``checkpoints/`` (written next to the weights as JSON)."""
-
-    file: str
-    space: str
-    data: str
-    command: str
-    metrics: dict = field(default_factory=dict)
-    sha256: str = ""
-
-    def write(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
