@@ -78,7 +78,7 @@ def spaces_cmd(
 
     t = Table(title="search spaces")
     for col in ("space", "size", "nodes", "ops", "topology", "network", "benchmark"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True)
     for r in rows:
         size = r["size"]
         t.add_row(
@@ -90,7 +90,7 @@ def spaces_cmd(
             str(r["ops"]),
             r["topology"],
             "yes" if r["network"] else "no",
-            "yes" if r["benchmark"] else "no (no offline table)",
+            "yes" if r["benchmark"] else "none offline",
         )
     _console().print(t)
 
