@@ -1,0 +1,401 @@
+"""RoBoT: Bayesian optimisation over combinations of training-free metrics, then greedy exploitation.
+
+Implements He et al., "Robustifying and Boosting Training-Free Neural Architecture Search", ICLR 2024
+(reference code: ``hzf1174/RoBoT``, ``search_nb201.py``) with BoTorch instead of ``bayes_opt``.
+
+Given ``M`` training-free metrics over ``K`` architectures (an ``M x K`` matrix) and a search signal (``K``
+validation accuracies the search may query), RoBoT
+
+1. **explores** (phase 1): Gaussian-process BO over combination weights ``w in [-1, 1]^M``. The objective of ``w`` is
+   the signal of the top-1 architecture under the combined score ``sum_m w_m * normalised_metric_m``. Querying an
+   architecture already queried is free (it costs no budget), so ``T0`` (distinct architectures seen in phase 1) is
+   usually smaller than the number of BO iterations;
+2. **exploits** (phase 2): walks down the ranking of the best weight found, querying architectures not seen yet,
+   until the budget ``T`` distinct queries is spent.
+
+The final pick is the queried architecture with the best signal.
+
+Training-free metric tables for NAS-Bench-201 come from NAS-Bench-Suite-Zero (the benchmark's ``zc_*`` values): see
+`nb201_metric_matrix`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.acquisition import UpperConfidenceBound
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms import Normalize, Standardize
+from botorch.optim import optimize_acqf
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.utils.warnings import NumericalWarning
+
+from nag.errors import InvalidChoiceError
+
+__all__ = [
+    "ROBOT_METRICS",
+    "NORMALISATIONS",
+    "ACQ_OPTIMISERS",
+    "SIGNALS",
+    "Query",
+    "RobotResult",
+    "normalise",
+    "combined_score",
+    "nb201_metric_matrix",
+    "nb201_signal",
+    "robot_search",
+    "signal_ceiling",
+]
+
+#: The six metrics of RoBoT's NAS-Bench-201 runs, and the NAS-Bench-Suite-Zero name of each (``zc_<name>``).
+ROBOT_METRICS: dict[str, str] = {
+    "grad_norm": "grad_norm",
+    "snip": "snip",
+    "grasp": "grasp",
+    "fisher": "fisher",
+    "synflow": "synflow",
+    "jacob_cov": "jacov",
+}
+NORMALISATIONS: tuple[str, ...] = ("minmax", "log", "rank")
+ACQ_OPTIMISERS: tuple[str, ...] = ("sobol", "optimize_acqf")
+#: ``"cifar10"``: the RoBoT protocol (CIFAR-10 12-epoch validation accuracy for every target dataset);
+#: ``"target"``: the target dataset's own 12-epoch validation accuracy.
+SIGNALS: tuple[str, ...] = ("cifar10", "target")
+_NB201_MATRIX_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------------- metrics
+def nb201_metric_matrix(
+    dataset: str = "cifar10",
+    metrics: tuple[str, ...] = tuple(ROBOT_METRICS),
+    benchmark: object | None = None,
+    cache: bool = True,
+) -> np.ndarray:
+    """Training-free metric values of all 15,625 NAS-Bench-201 cells (``M x 15625``, index order; raw values).
+
+    Values are NAS-Bench-Suite-Zero's (``NB201Benchmark`` ``zc_<name>``), looked up by the cell with unreachable
+    edges set to ``none`` (the key of its 9,445-row tables). Only CIFAR-10 and ImageNet16-120 have complete tables;
+    ``cifar100`` uses the CIFAR-10 values (the metrics are computed on an untrained network, and the two networks
+    differ only in the classifier width). Failed values (NAS-Bench-Suite-Zero's -1e8 code, e.g. jacob_cov on the
+    341 cells whose output is disconnected from the input) are NaN here; `normalise` sets them to the worst value.
+
+    Args:
+        dataset: ``cifar10``, ``cifar100`` or ``ImageNet16-120`` (aliases accepted).
+        metrics: names from `ROBOT_METRICS` keys, or any NAS-Bench-Suite-Zero name (``nwot``, ``zen``, ``epe_nas``,
+            ``flops``, ``params``, ``l2_norm``, ``plain``).
+        benchmark: an ``NB201Benchmark`` to reuse (one is built if None).
+        cache: read/write an ``.npz`` under ``nag.benchmarks.data.cache_dir()`` keyed by dataset and metrics.
+
+    Returns:
+        ``M x 15625`` float64 array, NaN where the source has no value.
+    """
+    from nag.benchmarks.data import atomic_write_bytes, cache_dir
+    from nag.benchmarks.nb201 import NB201Benchmark, load_arch_strings, reduce_unreachable
+    from nag.spaces.nb201 import NB201Space
+
+    bench = benchmark if benchmark is not None else NB201Benchmark()
+    ds = bench.resolve_dataset(dataset)  # type: ignore[attr-defined]
+    src = "cifar10" if ds == "cifar100" else ds
+    names = [ROBOT_METRICS.get(m, m) for m in metrics]
+    path = cache_dir() / f"robot_nb201_zc_v{_NB201_MATRIX_VERSION}_{src}_{'-'.join(names)}.npz"
+    if cache and path.exists():
+        with np.load(path) as f:
+            return f["values"].copy()
+    table = bench._zc_by_ds[src]  # type: ignore[attr-defined]
+    known = next(iter(table.values()))
+    unknown = [m for m, n in zip(metrics, names, strict=True) if f"zc_{n}" not in known]
+    if unknown:
+        raise InvalidChoiceError("metrics", unknown, [*ROBOT_METRICS, *(k[3:] for k in sorted(known))])
+    space = NB201Space()
+    out = np.full((len(names), 15625), np.nan)
+    for i, s in enumerate(load_arch_strings()):
+        row = table.get(str(reduce_unreachable(space.parse(s)).naslib_tuple))
+        if row is not None:
+            out[:, i] = [row[f"zc_{n}"] for n in names]
+    if cache:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, values=out)
+        atomic_write_bytes(path, buf.getvalue())
+    return out
+
+
+def nb201_signal(dataset: str, signal: str = "cifar10", benchmark: object | None = None) -> np.ndarray:
+    """The search signal for ``dataset`` (``15625`` float64): 12-epoch validation accuracy (%).
+
+    Args:
+        dataset: the target dataset.
+        signal: ``"cifar10"`` (RoBoT protocol: CIFAR-10 12-epoch validation, ``cifar10valid_val_acc_hp12``, for
+            every dataset) or ``"target"`` (the target dataset's own ``val_acc_hp12``).
+        benchmark: an ``NB201Benchmark`` to reuse.
+    """
+    from nag.benchmarks.nb201 import NB201Benchmark
+
+    if signal not in SIGNALS:
+        raise InvalidChoiceError("signal", signal, SIGNALS)
+    bench = benchmark if benchmark is not None else NB201Benchmark()
+    return bench.column("cifar10" if signal == "cifar10" else dataset, "val_acc_hp12")  # type: ignore[attr-defined]
+
+
+def signal_ceiling(signal: np.ndarray, report: np.ndarray) -> tuple[int, float]:
+    """The index maximising ``signal`` over the whole space and its ``report`` value (what the signal allows).
+
+    Ties go to the lowest index.
+    """
+    i = int(np.nanargmax(signal))
+    return i, float(report[i])
+
+
+def normalise(metrics: np.ndarray, how: str = "minmax") -> np.ndarray:
+    """Normalise each metric (row) of an ``M x K`` matrix to ``[0, 1]``.
+
+    * ``"minmax"``: ``(x - min) / (max - min)`` on raw values, as RoBoT does (a constant row is left at 0).
+    * ``"log"``: signed log ``sign(x) * log1p(|x|)`` first (tames heavy tails such as grasp and jacob_cov; the
+      reference reads precomputed "logmeasures"), then min-max.
+    * ``"rank"``: quantile ``rank / (K - 1)`` (average rank for ties): robust to any monotone transform.
+
+    NaN policy: a missing value is the metric's worst, i.e. it becomes 0 after normalisation.
+
+    Args:
+        metrics: ``M x K`` raw values (NaN allowed).
+        how: one of `NORMALISATIONS`.
+
+    Returns:
+        ``M x K`` float64 array in ``[0, 1]``, finite.
+    """
+    if how not in NORMALISATIONS:
+        raise InvalidChoiceError("normalisation", how, NORMALISATIONS)
+    x = np.array(metrics, dtype=np.float64, ndmin=2)
+    out = np.zeros_like(x)
+    for m, row in enumerate(x):
+        ok = np.isfinite(row)
+        if not ok.any():
+            continue
+        v = row[ok]
+        if how == "log":
+            v = np.sign(v) * np.log1p(np.abs(v))
+        if how == "rank":
+            from scipy.stats import rankdata
+
+            r = rankdata(v, method="average") - 1.0
+            out[m, ok] = r / max(len(v) - 1, 1)
+            continue
+        lo, hi = v.min(), v.max()
+        out[m, ok] = (v - lo) / (hi - lo) if hi > lo else 0.0
+    return out
+
+
+def combined_score(weights: np.ndarray, normalised: np.ndarray) -> np.ndarray:
+    """RoBoT's combined score ``sum_m w_m * normalised_m`` (``K``) for weights ``w`` (``M``)."""
+    return np.asarray(weights, dtype=np.float64) @ normalised
+
+
+def _ranking(score: np.ndarray) -> np.ndarray:
+    """Indices by descending score; ties go to the lowest index (stable)."""
+    return np.argsort(-score, kind="stable")
+
+
+# ---------------------------------------------------------------------------------------------------------- search
+@dataclass(frozen=True)
+class Query:
+    """One distinct architecture queried: its index, signal, the number of distinct queries so far, and phase."""
+
+    index: int
+    signal: float
+    n_queries: int
+    phase: str  # "bo" or "greedy"
+
+
+@dataclass
+class RobotResult:
+    """Everything a RoBoT run did and found.
+
+    Attributes:
+        queries: the distinct architectures queried, in order (``len(queries) <= budget``).
+        best_so_far: best signal after each distinct query (``len(queries)``).
+        pick: index of the queried architecture with the best signal (first queried on ties).
+        pick_signal: its signal.
+        weights: ``n_bo_evals x M`` weights evaluated by BO, in order; ``bo_values`` their objective values.
+        best_weights: the weight vector with the best objective (the latest on ties, as the reference).
+        t0: distinct architectures queried in phase 1 (BO).
+        query_cost_s: sum of the per-architecture query cost (``cost`` argument) over queried architectures.
+        metric_cost_s: training-free metric compute time for the whole space, or 0.0 when unknown.
+        metric_cost_known: whether ``metric_cost_s`` is a real figure.
+    """
+
+    queries: list[Query]
+    best_so_far: list[float]
+    pick: int
+    pick_signal: float
+    weights: np.ndarray
+    bo_values: np.ndarray
+    best_weights: np.ndarray
+    t0: int
+    query_cost_s: float = 0.0
+    metric_cost_s: float = 0.0
+    metric_cost_known: bool = False
+
+    @property
+    def queried(self) -> list[int]:
+        """Indices of the queried architectures, in order."""
+        return [q.index for q in self.queries]
+
+    @property
+    def total_cost_s(self) -> float:
+        """Query cost plus metric cost (the latter 0 when unknown)."""
+        return self.query_cost_s + self.metric_cost_s
+
+
+def _next_weight(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    beta: float,
+    acq_optimiser: str,
+    n_candidates: int,
+    seed: int,
+) -> torch.Tensor:
+    """Fit a GP to ``(x, y)`` (``n x M``, ``n``) and return the UCB maximiser over ``[-1, 1]^M`` (``M``)."""
+    m = x.shape[-1]
+    bounds = torch.stack([-torch.ones(m, dtype=x.dtype), torch.ones(m, dtype=x.dtype)])
+    model = SingleTaskGP(
+        x, y.unsqueeze(-1), input_transform=Normalize(d=m, bounds=bounds), outcome_transform=Standardize(m=1)
+    )
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    # the objective is piecewise constant in w (many weights share a top-1), so tiny negative posterior variances
+    # are common and harmless; gpytorch rounds them up to 1e-10
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        torch.manual_seed(seed)
+        try:
+            fit_gpytorch_mll(mll)
+        except Exception:  # noqa: BLE001 - keep the prior hyper-parameters if the fit fails (tiny/flat data)
+            pass
+        acq = UpperConfidenceBound(model, beta=beta)
+        if acq_optimiser == "optimize_acqf":
+            cand, _ = optimize_acqf(
+                acq, bounds=bounds, q=1, num_restarts=4, raw_samples=max(n_candidates, 16)
+            )
+            return cand.squeeze(0).detach()
+        sobol = torch.quasirandom.SobolEngine(m, scramble=True, seed=seed)
+        pool = sobol.draw(n_candidates, dtype=x.dtype) * 2.0 - 1.0
+        with torch.no_grad():
+            vals = acq(pool.unsqueeze(1))
+        return pool[int(torch.argmax(vals))]
+
+
+def robot_search(
+    metrics: np.ndarray,
+    signal: np.ndarray,
+    budget: int,
+    seed: int = 0,
+    bo_iters: int | None = None,
+    normalisation: str = "minmax",
+    beta: float = 6.64,
+    n_init: int = 1,
+    acq_optimiser: str = "sobol",
+    n_candidates: int = 2048,
+    cost: np.ndarray | None = None,
+    metric_cost_s: float | None = None,
+    normalised: bool = False,
+) -> RobotResult:
+    """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
+
+    Args:
+        metrics: ``M x K`` raw training-free metric values (NaN allowed), or already normalised values when
+            ``normalised`` is True.
+        signal: ``K`` search signal (e.g. 12-epoch validation accuracy); higher is better; queried by index.
+        budget: ``T``, the number of distinct architectures that may be queried (re-queries are free).
+        seed: seeds the initial weights, the GP fit and the Sobol candidates; a run is deterministic per seed.
+        bo_iters: objective evaluations in phase 1 (``n_init`` random + GP-guided), stopping early if ``budget``
+            distinct architectures are reached. None = ``budget``, as the reference (``bayes_opt`` with one random
+            point and ``T - 1`` UCB iterations).
+        normalisation: `NORMALISATIONS` entry, see `normalise`.
+        beta: UCB's ``beta`` (BoTorch: ``mean + sqrt(beta) * std``); 6.64 = the reference's ``kappa = 2.576``
+            squared.
+        n_init: random weights (uniform in ``[-1, 1]^M``) before the GP takes over.
+        acq_optimiser: ``"sobol"`` (argmax of UCB over ``n_candidates`` scrambled Sobol points; fast) or
+            ``"optimize_acqf"`` (BoTorch's multi-start L-BFGS-B from ``n_candidates`` raw samples).
+        n_candidates: Sobol candidates / raw samples for the acquisition optimisation.
+        cost: ``K`` per-architecture query cost in seconds (e.g. ``cost_hp12_s``); NaN entries count 0.
+        metric_cost_s: time to compute the metrics for the whole space, if known (else reported as 0, unknown).
+        normalised: ``metrics`` is already normalised; skip `normalise`.
+
+    Returns:
+        A `RobotResult`.
+    """
+    if budget < 1:
+        raise ValueError(f"budget: must be >= 1, got {budget}")
+    if acq_optimiser not in ACQ_OPTIMISERS:
+        raise InvalidChoiceError("acq_optimiser", acq_optimiser, ACQ_OPTIMISERS)
+    z = np.asarray(metrics, dtype=np.float64) if normalised else normalise(metrics, normalisation)
+    sig = np.asarray(signal, dtype=np.float64)
+    n_metrics, k = z.shape
+    if sig.shape != (k,):
+        raise ValueError(f"signal: expected shape ({k},), got {sig.shape}")
+    if not np.isfinite(sig).all():
+        raise ValueError("signal: must be finite for every architecture")
+    budget = min(budget, k)
+    n_evals = budget if bo_iters is None else bo_iters
+    rng = np.random.default_rng(seed)
+
+    queries: list[Query] = []
+    seen: set[int] = set()
+
+    def query(i: int, phase: str) -> float:
+        if i not in seen:  # re-queries are free
+            seen.add(i)
+            queries.append(Query(i, float(sig[i]), len(queries) + 1, phase))
+        return float(sig[i])
+
+    ws: list[np.ndarray] = []
+    ys: list[float] = []
+    best_w, best_y = None, -math.inf
+    for it in range(n_evals):
+        if len(seen) >= budget:
+            break
+        if it < n_init:
+            w = rng.uniform(-1.0, 1.0, n_metrics)
+        else:
+            x = torch.as_tensor(np.stack(ws), dtype=torch.float64)
+            y = torch.as_tensor(ys, dtype=torch.float64)
+            w = _next_weight(x, y, beta, acq_optimiser, n_candidates, seed * 100_003 + it).numpy()
+        top = int(_ranking(combined_score(w, z))[0])
+        val = query(top, "bo")
+        ws.append(w)
+        ys.append(val)
+        if val >= best_y:  # the latest best on ties, as the reference
+            best_w, best_y = w, val
+    t0 = len(seen)
+
+    if best_w is None:  # no BO evaluation (bo_iters == 0): exploit the equal-weight combination
+        best_w = np.ones(n_metrics)
+    for i in _ranking(combined_score(best_w, z)):
+        if len(seen) >= budget:
+            break
+        query(int(i), "greedy")
+
+    best_so_far = np.maximum.accumulate([q.signal for q in queries]).tolist()
+    pick = max(queries, key=lambda q: q.signal)  # first queried on ties
+    qcost = 0.0
+    if cost is not None:
+        c = np.asarray(cost, dtype=np.float64)[[q.index for q in queries]]
+        qcost = float(np.nansum(c))
+    return RobotResult(
+        queries=queries,
+        best_so_far=best_so_far,
+        pick=pick.index,
+        pick_signal=pick.signal,
+        weights=np.stack(ws) if ws else np.zeros((0, n_metrics)),
+        bo_values=np.asarray(ys),
+        best_weights=np.asarray(best_w),
+        t0=t0,
+        query_cost_s=qcost,
+        metric_cost_s=float(metric_cost_s) if metric_cost_s is not None else 0.0,
+        metric_cost_known=metric_cost_s is not None,
+    )
