@@ -414,7 +414,9 @@ class NB101Space(ModuleSpace[NB101Arch], StructuredDecodeSpace[NB101Arch]):
         arch = self._pruned_or_raw(a > 0.5, [GRAPH_OPS[int(i)] for i in op_indices])
         return None if self.validate(arch) else arch
 
-    def decode_scores(self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int) -> NB101Arch | None:
+    def decode_scores(
+        self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int
+    ) -> NB101Arch | None:
         """Valid by construction where the rules allow: vertex 0 is ``input``, the last vertex ``output``, every other
         vertex takes its best-scoring operation; edges with a positive score are kept, and while the pruned cell has
         more than `MAX_EDGES` edges the weakest remaining edge is dropped. ``None`` only if the input cannot reach
