@@ -27,6 +27,13 @@ data_app = typer.Typer(help="Benchmark data: what is found where.", no_args_is_h
 app.add_typer(data_app, name="data")
 train_app = typer.Typer(help="Train the project's models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+zc_app = typer.Typer(
+    help="Training-free (zero-cost) metrics on real untrained networks.", no_args_is_help=True
+)
+app.add_typer(zc_app, name="zc")
+
+#: Search methods `nag search` runs (more arrive with the BO harness).
+SEARCH_METHODS: tuple[str, ...] = ("robot",)
 
 _DATASET_HELP = (
     "Dataset as the benchmark names it: nb201: cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16, "
@@ -289,6 +296,149 @@ def generate_cmd(
             f"{res.attempts} samples drawn, {res.solver} {res.steps} steps, {n / res.seconds:.0f} archs/s"
         )
         con.print(t)
+
+
+@zc_app.command("compute")
+def zc_compute_cmd(
+    space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated metric names.")
+    ] = "synflow,naswot",
+    n: Annotated[int, typer.Option("--n", help="Distinct random architectures.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Selects the architectures and the minibatch.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 16,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Accuracy to correlate with. " + _DATASET_HELP)
+    ] = "cifar10",
+    cache: Annotated[str, typer.Option("--cache", help="JSONL cache (resumes).")] = "runs/zc/cache.jsonl",
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (0: this one).")] = 0,
+    out: Annotated[str, typer.Option("--out", help="Write the values to FILE.csv.")] = "",
+) -> None:
+    """Compute training-free metrics for random NB201 cells; print each metric's time and rank correlation."""
+    from nag.spaces import canonical_space_name
+
+    if canonical_space_name(space) != "nb201":
+        raise InvalidChoiceError("space", space, ["nb201"])
+    if n < 2:
+        raise UsageError(f"n: must be >= 2, got {n}")
+    if out and not out.endswith(".csv"):
+        raise UsageError(f"out: {out!r} must end in .csv")
+    import numpy as np
+    import torch
+    from scipy.stats import spearmanr
+
+    from nag.benchmarks import get_benchmark
+    from nag.spaces import get_space
+    from predictors.zero_cost import list_metrics
+    from predictors.zero_cost.runner import ZCConfig, run_metrics
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    for m in names:
+        if m not in list_metrics():
+            raise InvalidChoiceError("metrics", m, list_metrics())
+    bench = get_benchmark("nb201")
+    ds = bench.resolve_dataset(dataset)
+    torch.set_num_threads(2)
+    sp = get_space("nb201")
+    archs = sp.unique(sp.sample(4 * n, seed=seed))[:n] if n <= sp.size else list(sp.enumerate())
+    res = run_metrics(
+        archs, names, cache=cache, config=ZCConfig(batch_size=batch_size, seed=seed), workers=workers
+    )
+    acc = np.array([bench.query(a, ds, "test_acc") for a in archs])
+    from rich.table import Table
+
+    t = Table(title=f"{len(archs)} NB201 cells · Spearman with {ds} test accuracy")
+    for col in ("metric", "median s", "Spearman ρ", "finite"):
+        t.add_column(col, justify="right" if col != "metric" else "left")
+    for m in names:
+        v = res.table[m].to_numpy(dtype=float)
+        ok = np.isfinite(v)
+        rho = spearmanr(v[ok], acc[ok]).statistic if ok.sum() > 2 else float("nan")
+        t.add_row(m, f"{res.times[m].median():.3f}", f"{rho:.3f}", f"{int(ok.sum())}/{len(v)}")
+    _console().print(t)
+    _console().print(f"computed {res.computed} values, reused {res.reused} from {cache}")
+    if out:
+        import os
+        from pathlib import Path
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        res.table.to_csv(tmp, index_label="arch")
+        os.replace(tmp, path)
+
+
+@app.command("search")
+def search_cmd(
+    method: Annotated[
+        str, typer.Option("--method", help="Search method: " + ", ".join(SEARCH_METHODS))
+    ] = "robot",
+    space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
+    dataset: Annotated[str, typer.Option("--dataset", help=_DATASET_HELP)] = "cifar10",
+    budget: Annotated[int, typer.Option("--budget", help="Queries (distinct architectures evaluated).")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    signal: Annotated[
+        str,
+        typer.Option("--signal", help="target: the dataset's 12-epoch validation accuracy; cifar10: RoBoT's"),
+    ] = "target",
+    normalisation: Annotated[str, typer.Option("--normalisation", help="minmax, log or rank.")] = "minmax",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search a space with the benchmark oracle; prints every query, then the final pick with its values."""
+    from nag.spaces import canonical_space_name
+
+    if method not in SEARCH_METHODS:
+        raise InvalidChoiceError("method", method, SEARCH_METHODS)
+    if canonical_space_name(space) != "nb201":
+        raise InvalidChoiceError("space", space, ["nb201"])
+    if signal not in ("target", "cifar10"):
+        raise InvalidChoiceError("signal", signal, ["target", "cifar10"])
+    if normalisation not in ("minmax", "log", "rank"):
+        raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
+    if budget < 1:
+        raise UsageError(f"budget: must be >= 1, got {budget}")
+    import torch
+
+    torch.set_num_threads(1)
+    from bo.robot import nb201_metric_matrix, nb201_signal, robot_search
+    from nag.benchmarks import get_benchmark
+    from nag.spaces import get_space
+
+    bench = get_benchmark("nb201")
+    ds = bench.resolve_dataset(dataset)
+    sig = nb201_signal(ds, signal, bench)
+    test = bench.column(ds, "test_acc")
+    zc_ds = ds if ds == "ImageNet16-120" else "cifar10"
+    res = robot_search(
+        nb201_metric_matrix(zc_ds, benchmark=bench),
+        sig,
+        budget,
+        seed=seed,
+        normalisation=normalisation,
+        cost=bench.column(ds, "cost_hp12_s"),
+    )
+    sp = get_space("nb201")
+    rows = [
+        {"query": q.n_queries, "phase": q.phase, "arch": sp.from_index(q.index).arch_str, "signal": q.signal}
+        for q in res.queries
+    ]
+    pick = {
+        "arch": sp.from_index(res.pick).arch_str,
+        "index": res.pick,
+        "signal": res.pick_signal,
+        "test_acc": float(test[res.pick]),
+        "best_test_among_queried": float(max(test[i] for i in res.queried)),
+        "query_cost_s": res.query_cost_s,
+    }
+    if as_json:
+        print(json.dumps({"method": method, "dataset": ds, "signal": signal, "queries": rows, "pick": pick}))
+        return
+    for r in rows:
+        print(f"{r['query']:4d}  {r['phase']:6s}  signal {r['signal']:7.3f}  {r['arch']}")
+    print(
+        f"pick: {pick['arch']}  (index {pick['index']})  signal {pick['signal']:.3f}  test {pick['test_acc']:.2f}  "
+        f"best test among queried {pick['best_test_among_queried']:.2f}  query cost {pick['query_cost_s']:.0f} s"
+    )
 
 
 def _write_archs(path, lines: list[str]) -> None:

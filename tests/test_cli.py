@@ -185,3 +185,52 @@ def test_train_diffusion_command(capsys, tmp_path):
     assert (tmp_path / "model.pt").exists() and (tmp_path / "last.ckpt").exists()
     code, _, err = run(["train", "diffusion", "--train-fraction", "1.5"], capsys)
     assert code == 2 and err.startswith("error: train-fraction:")
+
+
+def test_search_robot_prints_queries_then_pick(capsys):
+    code, out, _ = run(
+        ["search", "--method", "robot", "--dataset", "cifar10", "--budget", "6", "--json"], capsys
+    )
+    assert code == 0
+    rec = json.loads(out)
+    assert len(rec["queries"]) <= 6 and rec["queries"][-1]["query"] == len(rec["queries"])
+    best = max(q["signal"] for q in rec["queries"])
+    assert rec["pick"]["signal"] == best and rec["pick"]["test_acc"] > 0
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["search", "--method", "bananas"], "method"),
+        (["search", "--space", "nb101"], "space"),
+        (["search", "--signal", "test"], "signal"),
+        (["search", "--dataset", "mnist", "--budget", "3"], "dataset"),
+        (["zc", "compute", "--metrics", "synflow,nope"], "metrics"),
+        (["zc", "compute", "--space", "mbv3"], "space"),
+    ],
+)
+def test_search_and_zc_bad_input(capsys, args, field):
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.startswith(f"error: {field}:"), err
+
+
+def test_zc_compute_writes_csv_and_resumes(capsys, tmp_path):
+    args = [
+        "zc",
+        "compute",
+        "--metrics",
+        "params,synflow",
+        "--n",
+        "3",
+        "--batch-size",
+        "4",
+        "--cache",
+        str(tmp_path / "c.jsonl"),
+        "--out",
+        str(tmp_path / "zc.csv"),
+    ]
+    code, out, _ = run(args, capsys)
+    assert code == 0 and "computed 6 values, reused 0" in out
+    assert (tmp_path / "zc.csv").read_text().splitlines()[0] == "arch,params,synflow"
+    code, out, _ = run(args, capsys)
+    assert code == 0 and "computed 0 values, reused 6" in out
