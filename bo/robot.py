@@ -21,6 +21,7 @@ Training-free metric tables for NAS-Bench-201 come from NAS-Bench-Suite-Zero (th
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from botorch.acquisition import UpperConfidenceBound
+from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
@@ -274,8 +276,8 @@ def _next_weight(
         torch.manual_seed(seed)
         try:
             fit_gpytorch_mll(mll)
-        except Exception:  # noqa: BLE001 - keep the prior hyper-parameters if the fit fails (tiny/flat data)
-            pass
+        except ModelFittingError:  # tiny or flat data: keep the prior hyper-parameters
+            logging.getLogger(__name__).debug("GP fit failed on %d points; keeping the prior", len(x))
         acq = UpperConfidenceBound(model, beta=beta)
         if acq_optimiser == "optimize_acqf":
             cand, _ = optimize_acqf(
