@@ -7,7 +7,7 @@ Conventions shared by every metric (see the package docstring):
   **shape only** (the batch fixes ``H x W``; the input itself is all-ones or seeded noise), or **none**;
 * ``net`` is never modified: metrics that run forward/backward passes work on ``copy.deepcopy(net)`` (BatchNorm
   running statistics, gradients and, for synflow / Zen / epsinas, the weights themselves would change otherwise);
-* everything runs on the device of ``net`` (no ``.cuda()``); randomness comes only from explicit seeds;
+* everything runs on the device of ``net`` (no hard-coded device); randomness comes only from explicit seeds;
 * "weight layers" are ``Conv2d`` and ``Linear`` modules, as in the reference implementations (Abdelfattah et al.,
   "Zero-Cost Proxies for Lightweight NAS", ICLR 2021; NASLib);
 * gradient metrics run the network in training mode (batch statistics in BatchNorm), as the references do.
