@@ -68,7 +68,6 @@ ACQ_OPTIMISERS: tuple[str, ...] = ("sobol", "optimize_acqf")
 #: ``"cifar10"``: the RoBoT protocol (CIFAR-10 12-epoch validation accuracy for every target dataset);
 #: ``"target"``: the target dataset's own 12-epoch validation accuracy.
 SIGNALS: tuple[str, ...] = ("cifar10", "target")
-_NB201_MATRIX_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------------------------- metrics
@@ -76,7 +75,6 @@ def nb201_metric_matrix(
     dataset: str = "cifar10",
     metrics: tuple[str, ...] = tuple(ROBOT_METRICS),
     benchmark: object | None = None,
-    cache: bool = True,
 ) -> np.ndarray:
     """Training-free metric values of all 15,625 NAS-Bench-201 cells (``M x 15625``, index order; raw values).
 
@@ -91,41 +89,21 @@ def nb201_metric_matrix(
         metrics: names from `ROBOT_METRICS` keys, or any NAS-Bench-Suite-Zero name (``nwot``, ``zen``, ``epe_nas``,
             ``flops``, ``params``, ``l2_norm``, ``plain``).
         benchmark: an ``NB201Benchmark`` to reuse (one is built if None).
-        cache: read/write an ``.npz`` under ``nag.benchmarks.data.cache_dir()`` keyed by dataset and metrics.
 
     Returns:
         ``M x 15625`` float64 array, NaN where the source has no value.
     """
-    from nag.benchmarks.data import atomic_write_bytes, cache_dir
-    from nag.benchmarks.nb201 import NB201Benchmark, load_arch_strings, reduce_unreachable
-    from nag.spaces.nb201 import NB201Space
+    from nag.benchmarks import get_benchmark
 
-    bench = benchmark if benchmark is not None else NB201Benchmark()
+    bench = benchmark if benchmark is not None else get_benchmark("nb201")
     ds = bench.resolve_dataset(dataset)  # type: ignore[attr-defined]
     src = "cifar10" if ds == "cifar100" else ds
     names = [ROBOT_METRICS.get(m, m) for m in metrics]
-    path = cache_dir() / f"robot_nb201_zc_v{_NB201_MATRIX_VERSION}_{src}_{'-'.join(names)}.npz"
-    if cache and path.exists():
-        with np.load(path) as f:
-            return f["values"].copy()
-    table = bench._zc_by_ds[src]  # type: ignore[attr-defined]
-    known = next(iter(table.values()))
+    known = [k for k in bench.metrics(src) if k.startswith("zc_")]  # type: ignore[attr-defined]
     unknown = [m for m, n in zip(metrics, names, strict=True) if f"zc_{n}" not in known]
     if unknown:
         raise InvalidChoiceError("metrics", unknown, [*ROBOT_METRICS, *(k[3:] for k in sorted(known))])
-    space = NB201Space()
-    out = np.full((len(names), 15625), np.nan)
-    for i, s in enumerate(load_arch_strings()):
-        row = table.get(str(reduce_unreachable(space.parse(s)).naslib_tuple))
-        if row is not None:
-            out[:, i] = [row[f"zc_{n}"] for n in names]
-    if cache:
-        import io
-
-        buf = io.BytesIO()
-        np.savez(buf, values=out)
-        atomic_write_bytes(path, buf.getvalue())
-    return out
+    return np.stack([bench.column(src, f"zc_{n}") for n in names])  # type: ignore[attr-defined]
 
 
 def nb201_signal(dataset: str, signal: str = "cifar10", benchmark: object | None = None) -> np.ndarray:

@@ -408,9 +408,8 @@ def search_cmd(
     ds = bench.resolve_dataset(dataset)
     sig = nb201_signal(ds, signal, bench)
     test = bench.column(ds, "test_acc")
-    zc_ds = ds if ds == "ImageNet16-120" else "cifar10"
     res = robot_search(
-        nb201_metric_matrix(zc_ds, benchmark=bench),
+        nb201_metric_matrix(ds, benchmark=bench),
         sig,
         budget,
         seed=seed,

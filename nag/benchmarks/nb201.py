@@ -228,8 +228,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         ds = self.resolve_dataset(dataset)
         names = list(self._columns[ds])
         names += self._zc_names.get(ds, [])
-        naslib = self._naslib_by_ds[ds]
-        names += sorted({k for v in naslib.values() for k in v})
+        names += self._naslib_names[ds]
         if ds == "cifar10":
             names += sorted(next(iter(self._robust.values())))
         return names
@@ -255,8 +254,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
                 )
             )
         naslib = self._naslib_by_ds[ds]
-        naslib_names = sorted({k for v in naslib.values() for k in v})
-        rec.update(naslib.get(net, dict.fromkeys(naslib_names, math.nan)))
+        rec.update(naslib.get(net, dict.fromkeys(self._naslib_names[ds], math.nan)))
         if ds == "cifar10":
             rec.update(self._robust[net])
         return rec
@@ -269,14 +267,34 @@ class NB201Benchmark(Benchmark[NB201Arch]):
             return float(self._arrays[col][self.row(arch)])
         return super().query(arch, ds, metric)
 
-    def column(self, dataset: str, metric: str) -> np.ndarray:
-        """A main-table metric for all 15,625 cells in index order (``15625`` float64)."""
-        ds = self.resolve_dataset(dataset)
-        if metric not in self._columns[ds]:
-            from nag.errors import InvalidChoiceError
+    @cached_property
+    def _naslib_names(self) -> dict[str, list[str]]:
+        return {ds: sorted({k for v in rows.values() for k in v}) for ds, rows in self._naslib_by_ds.items()}
 
-            raise InvalidChoiceError("metric", metric, list(self._columns[ds]))
-        return self._arrays[self._columns[ds][metric]].copy()
+    @cached_property
+    def _reduced_keys(self) -> list[str]:
+        """NASLib tuple of every cell's reduced form (`reduce_unreachable`), in index order: the zc tables' key."""
+        return [str(reduce_unreachable(NB201Arch(tuple(o))).naslib_tuple) for o in self._index_ops]
+
+    @cached_property
+    def _index_ops(self) -> list[list[str]]:
+        return [
+            [tok.split("~")[0] for tok in s.replace("+", "").split("|") if tok]
+            for s in self.table["arch_str"]
+        ]
+
+    def column(self, dataset: str, metric: str) -> np.ndarray:
+        """A metric for all 15,625 cells in index order (``15625`` float64): any main-table metric, or a ``zc_*``
+        NAS-Bench-Suite-Zero metric (CIFAR-10 and ImageNet16-120; NaN where the source failed)."""
+        ds = self.resolve_dataset(dataset)
+        if metric in self._columns[ds]:
+            return self._arrays[self._columns[ds][metric]].copy()
+        if metric in self._zc_names.get(ds, []):
+            rows = self._zc_by_ds[ds]
+            return np.array([rows[k][metric] if k in rows else math.nan for k in self._reduced_keys])
+        from nag.errors import InvalidChoiceError
+
+        raise InvalidChoiceError("metric", metric, list(self._columns[ds]) + self._zc_names.get(ds, []))
 
     def cost(self, arch: NB201Arch, dataset: str) -> float | None:
         """Seconds of the 12-epoch training run that produces the search signal (the table's cifar10-valid cost)."""

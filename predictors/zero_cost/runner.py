@@ -35,7 +35,8 @@ import torch
 from tqdm.auto import tqdm
 
 from nag.errors import InvalidChoiceError
-from nag.spaces.nb201 import NB201Arch, NB201Space
+from nag.spaces import get_space
+from nag.spaces.nb201 import NB201Arch
 from predictors.zero_cost import compute, get_metric
 from predictors.zero_cost.data import Batch, fashion_mnist_batch, gaussian_batch
 
@@ -107,7 +108,7 @@ def _cached_batch(config: ZCConfig) -> Batch:
 
 def compute_arch(arch: NB201Arch | str, metrics: Sequence[str], config: ZCConfig = ZCConfig()) -> list[dict]:
     """Compute ``metrics`` for one architecture; returns cache records (``arch, metric, config, value, time_s``)."""
-    space = NB201Space()
+    space = get_space("nb201")
     a = space.parse(arch) if isinstance(arch, str) else arch
     torch.manual_seed(config.seed)
     net = space.to_module(a, num_classes=config.num_classes, C=config.C, N=config.N)
@@ -179,7 +180,7 @@ def run_metrics(
     """
     for m in metrics:
         get_metric(m)
-    space = NB201Space()
+    space = get_space("nb201")
     arch_strs = [space.parse(a).arch_str if isinstance(a, str) else a.arch_str for a in archs]
     cached = load_cache(cache) if cache is not None else {}
     key = config.key

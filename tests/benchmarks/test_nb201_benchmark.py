@@ -105,3 +105,15 @@ def test_naslib_values_match_raw_json(bench, space):
     a = space.parse(key)
     assert bench.query(a, "cifar100", "naslib_zc_synflow") == pytest.approx(rec["synflow"]["score"])
     assert bench.query(a, "cifar100", "naslib_val_acc") == pytest.approx(rec["val_accuracy"])
+
+
+def test_zero_cost_column_matches_records(bench, space):
+    col = bench.column("ImageNet16-120", "zc_synflow")
+    assert col.shape == (15625,)
+    for i in (0, 857, 15624):
+        rec = bench.record(space.from_index(i), "ImageNet16-120")
+        assert col[i] == pytest.approx(rec["zc_synflow"]) or (
+            np.isnan(col[i]) and np.isnan(rec["zc_synflow"])
+        )
+    with pytest.raises(InvalidChoiceError, match="metric"):
+        bench.column("cifar100", "zc_synflow")  # no CIFAR-100 zero-cost table

@@ -52,14 +52,14 @@ def test_metric_matrix_shape_and_values(bench, c10_metrics):
             assert (np.isnan(v) and np.isnan(c10_metrics[m, i])) or v == pytest.approx(c10_metrics[m, i]), (
                 name
             )
-    # the cache gives back the same matrix
+    # a second call gives back the same matrix
     np.testing.assert_array_equal(nb201_metric_matrix("cifar10", benchmark=bench), c10_metrics)
     assert nb201_metric_matrix("ImageNet16-120", benchmark=bench).shape == (6, 15625)
 
 
 def test_metric_matrix_unknown_metric(bench):
     with pytest.raises(InvalidChoiceError, match="metrics"):
-        nb201_metric_matrix("cifar10", metrics=("nope",), benchmark=bench, cache=False)
+        nb201_metric_matrix("cifar10", metrics=("nope",), benchmark=bench)
 
 
 def test_normalisations():
