@@ -62,12 +62,11 @@ class GraphDiffusionModel(nn.Module):
         self.register_buffer(
             "node_count_probs", torch.as_tensor(node_count_probs, dtype=torch.float32).clone()
         )
-        fa = (
-            torch.zeros(denoiser_cfg.num_nodes, denoiser_cfg.num_nodes)
-            if fixed_adjacency is None
-            else fixed_adjacency
-        )
-        self.register_buffer("fixed_adjacency", torch.as_tensor(fa, dtype=torch.float32).clone())
+
+    @property
+    def fixed_adjacency(self) -> torch.Tensor:
+        """``N x N`` adjacency of a fixed-topology space (zeros when edges are generated); held by the denoiser."""
+        return self.denoiser.fixed_adj
 
     @property
     def generate_edges(self) -> bool:
