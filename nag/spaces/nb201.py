@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from nag.errors import InvalidArchitectureError
+from nag.graph import ArchGraph
 from nag.spaces.base import EnumerableSpace, ModuleSpace
 from nag.typing import SeedLike, as_rng
 
@@ -265,6 +266,24 @@ class NB201Space(EnumerableSpace[NB201Arch], ModuleSpace[NB201Arch]):
             cache[key] = (counts["none"], deltas)
         base, deltas = cache[key]
         return np.array([base + sum(deltas[o] for o in a.ops) for a in archs], dtype=np.int64)
+
+    def soft_num_params(
+        self, graph: ArchGraph, num_classes: int = 10, C: int = 16, N: int = 5
+    ) -> torch.Tensor:
+        """Parameter count in millions as a differentiable function of the op scores (``B``).
+
+        Linear in ``graph.X`` (``B x 8 x V``, one-hot or soft): ``count(all-none) + Σ_nodes Σ_op X[node, op] δ(op)``
+        with the `num_params` deltas; equal to ``num_params / 1e6`` on one-hot encodings. Guidance uses it for
+        ``params <= p`` constraints.
+        """
+        self.num_params([NB201Arch(("none",) * 6)], num_classes, C, N)  # fills the delta cache
+        base, deltas = self.__dict__["_param_deltas"][(num_classes, C, N)]
+        col = {op: graph.ops.index(op) for op in OPS}
+        w = torch.zeros(len(graph.ops), dtype=graph.X.dtype, device=graph.X.device)
+        for op in OPS:
+            w[col[op]] = deltas[op]
+        cells = graph.X[:, 1:7, :]
+        return (base + (cells * w).sum((1, 2))) / 1e6
 
 
 # ---------------------------------------------------------------------- the real network
