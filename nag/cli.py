@@ -32,8 +32,6 @@ zc_app = typer.Typer(
 )
 app.add_typer(zc_app, name="zc")
 
-#: Search methods `nag search` runs (more arrive with the BO harness).
-SEARCH_METHODS: tuple[str, ...] = ("robot",)
 
 _DATASET_HELP = (
     "Dataset as the benchmark names it: nb201: cifar10, cifar100, ImageNet16-120 (aliases c10, c100, in16, "
@@ -368,76 +366,281 @@ def zc_compute_cmd(
         os.replace(tmp, path)
 
 
+def _method_options(items: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs (values read as JSON where they parse, e.g. numbers) into a dict."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"option: {item!r} must be KEY=VALUE (e.g. population_size=20)")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = raw
+    return out
+
+
+def _query_row(state, i: int) -> dict:
+    rep = state.reports[i]
+    return {
+        "query": i + 1,
+        "phase": state.phases[i],
+        "arch": state.archs[i],
+        "signal": state.signals[i],
+        "feasible": state.feasible[i],
+        "cost_s": state.costs[i],
+        **rep,
+    }
+
+
+def _print_query(row: dict) -> None:
+    cost = "cost    n/a" if row["cost_s"] is None else f"cost {row['cost_s']:6.0f} s"
+    flag = "" if row["feasible"] else "  (infeasible)"
+    print(
+        f"{row['query']:4d}  {row['phase']:8s}  signal {row['signal']:8.3f}  {cost}  {row['arch']}{flag}",
+        flush=True,
+    )
+
+
+def _pick(state) -> dict:
+    s = state.summary()
+    metric = s["report_metric"] or "test_acc"
+    rep = s["pick_report"]
+    out = {
+        "arch": s["pick"],
+        "query": s["pick_query"],
+        "signal": s["pick_signal"] if s["pick"] is not None else None,
+        metric: rep.get(metric) if s["pick"] is not None else None,
+        "report": rep,
+        f"best_{metric.removesuffix('_acc').removesuffix('_perf') or metric}_among_queried": s[
+            "best_report_among_queried"
+        ],
+        "queries": s["n_queries"],
+        "free": s["n_free"],
+        "query_cost_s": s["query_cost_s"],
+        "cost_known": s["cost_known"],
+        "stop_reason": s["stop_reason"],
+    }
+    if state.config.oracle.get("space") == "nb201" and s["pick"] is not None:
+        from nag.spaces import get_space
+
+        sp = get_space("nb201")
+        out["index"] = sp.index(sp.parse(s["pick"]))
+    return out
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 @app.command("search")
 def search_cmd(
     method: Annotated[
-        str, typer.Option("--method", help="Search method: " + ", ".join(SEARCH_METHODS))
+        str,
+        typer.Option(
+            "--method", help="Search method: random, evolution, local, robot (and registered others)."
+        ),
     ] = "robot",
-    space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
+    space: Annotated[
+        str, typer.Option("--space", help="Search space with a benchmark: nb201, nb101, nasbench_graph.")
+    ] = "nb201",
     dataset: Annotated[str, typer.Option("--dataset", help=_DATASET_HELP)] = "cifar10",
     budget: Annotated[int, typer.Option("--budget", help="Queries (distinct architectures evaluated).")] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     signal: Annotated[
         str,
-        typer.Option("--signal", help="target: the dataset's 12-epoch validation accuracy; cifar10: RoBoT's"),
+        typer.Option(
+            "--signal",
+            help="nb201: target (the dataset's 12-epoch validation), cifar10 (RoBoT's protocol: CIFAR-10 12-epoch "
+            "validation), val200 (200-epoch validation, cifar10 only); nb101 / nasbench_graph: target.",
+        ),
     ] = "target",
-    normalisation: Annotated[str, typer.Option("--normalisation", help="minmax, log or rank.")] = "minmax",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--constraint", help="e.g. latency:edgegpu<=3.5, energy:eyeriss<2, params<=0.5 (repeatable)."
+        ),
+    ] = None,
+    q: Annotated[int, typer.Option("--q", help="Architectures proposed and evaluated per step.")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="serial, process or ray.")] = "serial",
+    workers: Annotated[
+        int, typer.Option("--workers", help="Processes (process) or local Ray CPUs (ray).")
+    ] = 2,
+    ray_address: Annotated[
+        str, typer.Option("--ray-address", help="ray.init address of a cluster (default: a local instance).")
+    ] = "",
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Run directory (default runs/search/<method>-<space>-<dataset>-b<budget>-s<seed>-<time>).",
+        ),
+    ] = "",
+    resume: Annotated[
+        str,
+        typer.Option("--resume", help="Continue the run in this directory (its saved settings are used)."),
+    ] = "",
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Method option KEY=VALUE (repeatable), e.g. population_size=20."),
+    ] = None,
+    normalisation: Annotated[
+        str, typer.Option("--normalisation", help="robot: minmax, log or rank.")
+    ] = "minmax",
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON at the end instead of lines.")] = False,
 ) -> None:
-    """Search a space with the benchmark oracle; prints every query, then the final pick with its values."""
-    from nag.spaces import canonical_space_name
+    """Search a space with the benchmark oracle; prints every query, then the final pick with its values.
 
-    if method not in SEARCH_METHODS:
-        raise InvalidChoiceError("method", method, SEARCH_METHODS)
-    if canonical_space_name(space) != "nb201":
-        raise InvalidChoiceError("space", space, ["nb201"])
-    if signal not in ("target", "cifar10"):
-        raise InvalidChoiceError("signal", signal, ["target", "cifar10"])
-    if normalisation not in ("minmax", "log", "rank"):
-        raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
-    if budget < 1:
-        raise UsageError(f"budget: must be >= 1, got {budget}")
+    The run directory holds config.json, state.json (resumable), queries.csv/jsonl and best_so_far.csv.
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from bo.executors import EXECUTORS
+    from bo.loop import method_names
+
+    if executor not in EXECUTORS:
+        raise InvalidChoiceError("executor", executor, EXECUTORS)
+    if not resume:
+        if method not in method_names():
+            raise InvalidChoiceError("method", method, method_names())
+        from nag.spaces import canonical_space_name
+
+        sp_name = canonical_space_name(space)
+        if method == "robot" and sp_name != "nb201":
+            raise InvalidChoiceError("space", space, ["nb201"])
+        if normalisation not in ("minmax", "log", "rank"):
+            raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
+        if budget < 1:
+            raise UsageError(f"budget: must be >= 1, got {budget}")
+        if q < 1:
+            raise UsageError(f"q: must be >= 1, got {q}")
+    elif not (Path(resume) / "state.json").is_file():
+        raise UsageError(f"resume: {resume!r} holds no state.json")
+    if workers < 1:
+        raise UsageError(f"workers: must be >= 1, got {workers}")
     import torch
 
     torch.set_num_threads(1)
-    from bo.robot import nb201_metric_matrix, nb201_signal, robot_search
-    from nag.benchmarks import get_benchmark
-    from nag.spaces import get_space
+    from bo.executors import get_executor
+    from bo.loop import RunExistsError, load_state, resume_search, run_search
+    from bo.oracles import BenchmarkOracle, parse_constraint
 
-    bench = get_benchmark("nb201")
-    ds = bench.resolve_dataset(dataset)
-    sig = nb201_signal(ds, signal, bench)
-    test = bench.column(ds, "test_acc")
-    res = robot_search(
-        nb201_metric_matrix(ds, benchmark=bench),
-        sig,
-        budget,
-        seed=seed,
-        normalisation=normalisation,
-        cost=bench.column(ds, "cost_hp12_s"),
-    )
-    sp = get_space("nb201")
-    rows = [
-        {"query": q.n_queries, "phase": q.phase, "arch": sp.from_index(q.index).arch_str, "signal": q.signal}
-        for q in res.queries
-    ]
-    pick = {
-        "arch": sp.from_index(res.pick).arch_str,
-        "index": res.pick,
-        "signal": res.pick_signal,
-        "test_acc": float(test[res.pick]),
-        "best_test_among_queried": float(max(test[i] for i in res.queried)),
-        "query_cost_s": res.query_cost_s,
-    }
+    printed = 0
+
+    def show(state) -> None:
+        nonlocal printed
+        if not as_json:
+            for i in range(printed, state.n_queries):
+                _print_query(_query_row(state, i))
+        printed = state.n_queries
+
+    show_bar = progress if progress is not None else (sys.stderr.isatty() and as_json)
+    try:
+        ex_obj = get_executor(executor, workers=workers, address=ray_address or None)
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    with ex_obj as ex:
+        if resume:
+            run_dir = Path(resume)
+            show(load_state(run_dir))
+            print(f"resuming {run_dir}", file=sys.stderr)
+            state = resume_search(run_dir, executor=ex, progress=show_bar, callback=show)
+        else:
+            constraints = [parse_constraint(c) for c in constraint or []]
+            oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints)
+            opts = _method_options(option)
+            if method == "robot":
+                opts.setdefault("normalisation", normalisation)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = Path(
+                out
+                or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
+            )
+            if (run_dir / "state.json").exists():
+                raise UsageError(str(RunExistsError(run_dir)))
+            state = run_search(
+                method,
+                oracle,
+                budget,
+                q=q,
+                seed=seed,
+                run_dir=run_dir,
+                executor=ex,
+                method_options=opts,
+                progress=show_bar,
+                callback=show,
+            )
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    pick = _pick(state)
+    cfg = state.config
     if as_json:
-        print(json.dumps({"method": method, "dataset": ds, "signal": signal, "queries": rows, "pick": pick}))
+        rows = [_query_row(state, i) for i in range(state.n_queries)]
+        print(
+            json.dumps(
+                _json_safe(
+                    {
+                        "method": cfg.method,
+                        "space": cfg.oracle.get("space"),
+                        "dataset": cfg.oracle.get("dataset"),
+                        "signal": cfg.oracle.get("signal"),
+                        "constraints": cfg.oracle.get("constraints", []),
+                        "budget": cfg.budget,
+                        "q": cfg.q,
+                        "seed": cfg.seed,
+                        "run_dir": str(run_dir),
+                        "queries": rows,
+                        "pick": pick,
+                    }
+                )
+            )
+        )
         return
-    for r in rows:
-        print(f"{r['query']:4d}  {r['phase']:6s}  signal {r['signal']:7.3f}  {r['arch']}")
+    if pick["arch"] is None:
+        print(f"pick: none — no queried architecture meets the constraints ({state.n_queries} queries)")
+        return
+    metric = state.summary()["report_metric"] or "test_acc"
+    best_key = next(k for k in pick if k.startswith("best_") and k.endswith("_among_queried"))
+    val = pick[metric]
+    cost = f"{pick['query_cost_s']:.0f} s" if pick["cost_known"] else "unknown"
+    sig_name = cfg.oracle.get("signal", "signal")
     print(
-        f"pick: {pick['arch']}  (index {pick['index']})  signal {pick['signal']:.3f}  test {pick['test_acc']:.2f}  "
-        f"best test among queried {pick['best_test_among_queried']:.2f}  query cost {pick['query_cost_s']:.0f} s"
+        f"pick: {pick['arch']}  {sig_name} {pick['signal']:.3f}  {metric} {val:.2f}  "
+        f"best {metric} among queried {pick[best_key]:.2f}  queries {pick['queries']} ({pick['free']} free)  "
+        f"query cost {cost}"
     )
+
+
+@app.command("report")
+def report_cmd(
+    run_dirs: Annotated[
+        list[str], typer.Argument(help="Run directories (or folders holding run directories).")
+    ],
+    out: Annotated[
+        str, typer.Option("--out", help="Write report.md, best_so_far.png and cost.png here (default: none).")
+    ] = "",
+) -> None:
+    """Markdown table over search runs (mean ± sd over seeds), and PNG plots with --out."""
+    from bo.report import write_report
+
+    try:
+        text, files = write_report(run_dirs, out or None)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    print(text, end="")
+    for f in files:
+        print(f"wrote {f}", file=sys.stderr)
 
 
 def _write_archs(path, lines: list[str]) -> None:

@@ -187,9 +187,21 @@ def test_train_diffusion_command(capsys, tmp_path):
     assert code == 2 and err.startswith("error: train-fraction:")
 
 
-def test_search_robot_prints_queries_then_pick(capsys):
+def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
     code, out, _ = run(
-        ["search", "--method", "robot", "--dataset", "cifar10", "--budget", "6", "--json"], capsys
+        [
+            "search",
+            "--method",
+            "robot",
+            "--dataset",
+            "cifar10",
+            "--budget",
+            "6",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
     )
     assert code == 0
     rec = json.loads(out)
@@ -201,10 +213,22 @@ def test_search_robot_prints_queries_then_pick(capsys):
 @pytest.mark.parametrize(
     "args,field",
     [
-        (["search", "--method", "bananas"], "method"),
+        (["search", "--method", "no-such-method"], "method"),
         (["search", "--space", "nb101"], "space"),
         (["search", "--signal", "test"], "signal"),
         (["search", "--dataset", "mnist", "--budget", "3"], "dataset"),
+        (["search", "--method", "random", "--constraint", "latency<=fast"], "constraint"),
+        (["search", "--method", "random", "--constraint", "latency:toaster<=3"], "constraint"),
+        (["search", "--method", "random", "--executor", "dask"], "executor"),
+        (["search", "--method", "random", "--space", "mbv3"], "space"),
+        (["search", "--method", "random", "--budget", "0"], "budget"),
+        (["search", "--resume", "/nonexistent/run"], "resume"),
+        (["search", "--method", "random", "--option", "population_size"], "option"),
+        (
+            ["search", "--method", "evolution", "--budget", "2", "--option", "pop=3", "--out", "/tmp/x"],
+            "option",
+        ),
+        (["report", "/nonexistent/run"], "run_dir"),
         (["zc", "compute", "--metrics", "synflow,nope"], "metrics"),
         (["zc", "compute", "--space", "mbv3"], "space"),
     ],
@@ -234,3 +258,82 @@ def test_zc_compute_writes_csv_and_resumes(capsys, tmp_path):
     assert (tmp_path / "zc.csv").read_text().splitlines()[0] == "arch,params,synflow"
     code, out, _ = run(args, capsys)
     assert code == 0 and "computed 0 values, reused 6" in out
+
+
+def test_search_random_prints_queries_then_pick_last(capsys, tmp_path):
+    args = ["search", "--method", "random", "--dataset", "cifar100", "--budget", "5", "--seed", "0"]
+    code, out, err = run([*args, "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines[:5]] == ["1", "2", "3", "4", "5"]
+    assert len(lines) == 6 and lines[-1].startswith("pick: |") and "test_acc" in lines[-1]
+    state = json.loads((tmp_path / "r" / "state.json").read_text())
+    assert (
+        lines[-1].split()[1] == max(zip(state["signals"], state["archs"], strict=True), key=lambda t: t[0])[1]
+    )  # the pick is the best signal
+    # the same run again into the same directory is refused; --resume continues (here: nothing left to do)
+    code, _, err = run([*args, "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err.startswith("error: out:")
+    code, out2, _ = run(["search", "--resume", str(tmp_path / "r")], capsys)
+    assert code == 0 and out2.strip().splitlines() == lines
+
+
+def test_search_evolution_json_with_constraint(capsys, tmp_path):
+    code, out, _ = run(
+        [
+            "search",
+            "--method",
+            "evolution",
+            "--dataset",
+            "in16",
+            "--budget",
+            "12",
+            "--q",
+            "3",
+            "--constraint",
+            "latency:edgegpu<=3.5",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["dataset"] == "ImageNet16-120" and rec["constraints"] == ["latency_edgegpu<=3.5"]
+    assert len(rec["queries"]) == 12 and rec["queries"][-1]["query"] == 12
+    feasible = [q for q in rec["queries"] if q["feasible"]]
+    assert all(q["latency_edgegpu"] <= 3.5 for q in feasible)
+    assert rec["pick"]["signal"] == max(q["signal"] for q in feasible)
+    assert rec["pick"]["report"]["latency_edgegpu"] <= 3.5
+
+
+def test_report_table_and_plots(capsys, tmp_path):
+    for seed in (0, 1):
+        for method in ("random", "local"):
+            code, _, _ = run(
+                [
+                    "search",
+                    "--method",
+                    method,
+                    "--budget",
+                    "12",
+                    "--seed",
+                    str(seed),
+                    "--json",
+                    "--out",
+                    str(tmp_path / f"{method}-{seed}"),
+                ],
+                capsys,
+            )
+            assert code == 0
+    code, out, err = run(["report", str(tmp_path), "--out", str(tmp_path / "report")], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("| method | space | dataset | signal | budget")
+    rows = [ln for ln in lines[2:] if ln.startswith("| ")]
+    assert {r.split(" | ")[0].strip("| ") for r in rows} == {"random", "local"}
+    assert all("2 (0–1)" in r and "94.37" in r for r in rows)  # seeds, and the CIFAR-10 signal ceiling
+    assert any(ln.startswith("One-off cost") for ln in lines)
+    for name in ("report.md", "best_so_far.png", "cost.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0

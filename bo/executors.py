@@ -1,0 +1,200 @@
+"""Executors: evaluate the ``q`` architectures of a batch, one after another or concurrently.
+
+* `SerialExecutor` — in this process, in order.
+* `ProcessExecutor` — a pool of ``workers`` spawned processes on this machine (one torch thread each).
+* `RayExecutor` — Ray tasks on a local instance or a cluster (``ray.init(address=...)``); ``pip install nag[ray]``.
+
+All yield ``(position, Evaluation)`` pairs as evaluations complete (`Executor.imap`), so the search loop can save
+each one the moment it is paid for; the loop restores proposal order itself. Oracles travel by pickle (benchmark
+tables are re-opened on the receiving side, see `bo.oracles.Oracle.__getstate__`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any
+
+from bo.oracles import Evaluation, Oracle
+from nag.errors import InvalidChoiceError
+
+__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "EXECUTORS", "get_executor"]
+
+#: Executor names, as ``nag search --executor`` accepts them.
+EXECUTORS: tuple[str, ...] = ("serial", "process", "ray")
+
+
+class Executor(ABC):
+    """Evaluates architectures with an oracle; a context manager that releases its workers on exit."""
+
+    name: str
+
+    @abstractmethod
+    def imap(self, oracle: Oracle, archs: Sequence[Any]) -> Iterator[tuple[int, Evaluation]]:
+        """Evaluate each architecture (one oracle call each); yield ``(index into archs, evaluation)`` as each
+        completes (any order)."""
+
+    def map(self, oracle: Oracle, archs: Sequence[Any]) -> list[Evaluation]:
+        """All evaluations, in the order of ``archs``."""
+        out: list[Evaluation | None] = [None] * len(archs)
+        for i, ev in self.imap(oracle, archs):
+            out[i] = ev
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Release workers (idempotent); executors without workers have nothing to release."""
+        return None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Evaluates in this process, one architecture at a time, in order."""
+
+    name = "serial"
+
+    def imap(self, oracle: Oracle, archs: Sequence[Any]) -> Iterator[tuple[int, Evaluation]]:
+        for i, a in enumerate(archs):
+            yield i, oracle.evaluate([a])[0]
+
+
+def _evaluate_one(oracle: Oracle, arch: Any) -> Evaluation:
+    return oracle.evaluate([arch])[0]
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class ProcessExecutor(Executor):
+    """A pool of spawned worker processes on this machine (created on first use, reused across steps).
+
+    Args:
+        workers: processes in the pool.
+        threads: torch CPU threads per worker.
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int = 2, threads: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers: must be >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.threads,),
+            )
+        return self._pool
+
+    def imap(self, oracle: Oracle, archs: Sequence[Any]) -> Iterator[tuple[int, Evaluation]]:
+        if not archs:
+            return
+        pool = self._get_pool()
+        futures: dict[Future, int] = {pool.submit(_evaluate_one, oracle, a): i for i, a in enumerate(archs)}
+        todo = set(futures)
+        try:
+            while todo:
+                done, todo = wait(todo, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=futures.__getitem__):
+                    yield futures[f], f.result()
+        finally:
+            for f in todo:
+                f.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor(Executor):
+    """Ray tasks, one per architecture, on a local Ray instance or an existing cluster.
+
+    Args:
+        address: ``ray.init`` address (``"auto"``, ``"ray://host:10001"``, ...); ``None`` starts a local instance.
+        num_cpus: CPUs of a local instance (``None``: Ray's default); ignored when connecting to a cluster.
+        task_cpus: CPUs each evaluation task reserves.
+        task_gpus: GPUs each evaluation task reserves (e.g. 1 for a `TrainingOracle` on GPU nodes).
+        shutdown: call ``ray.shutdown()`` on `close` when this executor started Ray.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        task_cpus: float = 1.0,
+        task_gpus: float = 0.0,
+        shutdown: bool = True,
+    ) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ImportError(
+                "executor: ray is not installed; pip install 'nag[ray]' (or pip install ray)"
+            ) from None
+        self._ray = ray
+        self.address = address
+        self._started = False
+        if not ray.is_initialized():
+            kw: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
+            if address is None and num_cpus is not None:
+                kw["num_cpus"] = num_cpus
+            ray.init(**kw)
+            self._started = True
+        self._shutdown = shutdown
+        self._task = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus)(_evaluate_one)
+        self._oracle_refs: dict[int, tuple[Oracle, Any]] = {}
+
+    def _ref(self, oracle: Oracle) -> Any:
+        # one copy of the oracle in the object store per executor, not one per task
+        hit = self._oracle_refs.get(id(oracle))
+        if hit is None or hit[0] is not oracle:
+            hit = (oracle, self._ray.put(oracle))
+            self._oracle_refs[id(oracle)] = hit
+        return hit[1]
+
+    def imap(self, oracle: Oracle, archs: Sequence[Any]) -> Iterator[tuple[int, Evaluation]]:
+        if not archs:
+            return
+        ray = self._ray
+        ref = self._ref(oracle)
+        index = {self._task.remote(ref, a): i for i, a in enumerate(archs)}
+        todo = list(index)
+        while todo:
+            done, todo = ray.wait(todo, num_returns=1)
+            for r in done:
+                yield index[r], ray.get(r)
+
+    def close(self) -> None:
+        self._oracle_refs.clear()
+        if self._started and self._shutdown and self._ray.is_initialized():
+            self._ray.shutdown()
+            self._started = False
+
+
+def get_executor(name: str, workers: int = 2, address: str | None = None) -> Executor:
+    """Build an executor by name (`EXECUTORS`); ``workers`` sizes the process pool / a local Ray instance."""
+    if name == "serial":
+        return SerialExecutor()
+    if name == "process":
+        return ProcessExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address=address or None, num_cpus=workers if not address else None)
+    raise InvalidChoiceError("executor", name, EXECUTORS)

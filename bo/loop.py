@@ -1,0 +1,697 @@
+"""The search harness: one loop for every method, with the same query and cost accounting, resumable from disk.
+
+A search alternates two things until its budget of queries is spent:
+
+1. the method *proposes* up to ``q`` architectures (`SearchMethod.propose`);
+2. the harness evaluates the new ones with the oracle (concurrently through an executor), answers known ones from
+   its cache, records the queries, and lets the method *observe* the results (`SearchMethod.observe`).
+
+`step` does one such round on a `BOState` and returns the next state (the input is not modified; no file I/O);
+`run_search` loops `step`, writing the run directory after every evaluation, and `resume_search` continues a run
+from its directory alone.
+
+**Query accounting** (``shared/PROTOCOL.md``): one query = one new architecture evaluated by the oracle; re-proposing
+a known architecture is answered from the cache, free (no budget, no cost; counted in ``n_free``). Identity is the
+oracle's `Domain.key`: the native text (`SearchSpace.format`) on NAS-Bench-201, where isomorphic cells have their own
+table rows and trained values, so two arch strings are two queries even when they compute the same function; the
+isomorphism class (`SearchSpace.canonical`) on NAS-Bench-101 and NAS-Bench-Graph, whose tables key by class.
+
+**Pick**: the queried architecture with the best signal among those meeting the constraints (the first on ties).
+
+**Resume**: the state holds everything a step depends on (queries, method memory, the random generator's state),
+and the evaluations of a step in flight are saved as they complete (``pending``). A resumed run re-proposes the
+same batch from the same state and takes already-paid evaluations from ``pending``: nothing is lost or repeated.
+
+Run directory::
+
+    config.json        the run configuration, the oracle's description and whole-space reference values
+    state.json         the `BOState` (atomic rewrite after every evaluation)
+    queries.jsonl      one record per query: step, phase, arch, signal, feasibility, cost, report values
+    queries.csv        the same as a table
+    best_so_far.csv    after each query: best signal so far, the pick, its report values, cumulative cost
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib
+import inspect
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bo.oracles import Domain, Evaluation, Oracle, build_oracle
+from nag.errors import InvalidChoiceError
+
+__all__ = [
+    "RunConfig",
+    "BOState",
+    "SearchMethod",
+    "METHODS",
+    "register_method",
+    "method_names",
+    "get_method",
+    "step",
+    "run_search",
+    "resume_search",
+    "load_state",
+    "load_config",
+    "write_run",
+    "RunExistsError",
+]
+
+Arch = Any
+STATE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a search run depends on (written to ``config.json`` and inside ``state.json``).
+
+    Attributes:
+        method: registered method name (`METHODS`).
+        oracle: the oracle's `Oracle.describe` output (rebuilt by `bo.oracles.build_oracle`).
+        budget: queries (distinct new architectures) the run may make.
+        q: architectures proposed per step (evaluated concurrently by the executor).
+        seed: seeds the run's random generator (all of a method's randomness comes from it).
+        method_options: keyword options of the method (e.g. ``{"population_size": 10}``).
+        max_stall: steps in a row without a new architecture before the run stops (``None``: ``100 + 10 * budget``).
+    """
+
+    method: str
+    oracle: dict[str, Any]
+    budget: int
+    q: int = 1
+    seed: int = 0
+    method_options: dict[str, Any] = field(default_factory=dict)
+    max_stall: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"budget: must be >= 1, got {self.budget}")
+        if self.q < 1:
+            raise ValueError(f"q: must be >= 1, got {self.q}")
+
+    @property
+    def stall_limit(self) -> int:
+        """`max_stall` with its default filled in."""
+        return self.max_stall if self.max_stall is not None else 100 + 10 * self.budget
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RunConfig:
+        """Inverse of `to_json`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ---------------------------------------------------------------------------------------------------------- state
+@dataclass
+class BOState:
+    """The whole state of a search: its queries, the method's memory, the random generator; JSON-serialisable.
+
+    Per-query lists (one entry per query, in query order):
+        archs: native text notation; keys: cache identity (`Domain.key`); signals; reports; costs (seconds or
+        ``None`` where unknown); feasible; phases (the method's phase that proposed it); steps (step index).
+
+    Attributes:
+        config: the run's `RunConfig`.
+        n_steps: `step` calls completed.
+        n_free: proposals answered from the cache (known architectures; no budget, no cost).
+        stall: consecutive steps that brought no new architecture.
+        rng_state: ``numpy`` bit-generator state after the last step (``None`` before the first).
+        method_state: the method's JSON-able memory (population, current point, plan, ...).
+        one_off_cost_s: one-off costs a method reports (training its generator or predictors), by name.
+        pending: evaluations of the step in flight, by key (saved for resume; empty between steps).
+        done: the run has finished; stop_reason says why.
+        propose_s / evaluate_s: wall seconds spent proposing / evaluating, summed over steps.
+    """
+
+    config: RunConfig
+    archs: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    signals: list[float] = field(default_factory=list)
+    reports: list[dict[str, float]] = field(default_factory=list)
+    costs: list[float | None] = field(default_factory=list)
+    feasible: list[bool] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    n_steps: int = 0
+    n_free: int = 0
+    stall: int = 0
+    rng_state: dict[str, Any] | None = None
+    method_state: dict[str, Any] = field(default_factory=dict)
+    one_off_cost_s: dict[str, float | None] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    done: bool = False
+    stop_reason: str = ""
+    propose_s: float = 0.0
+    evaluate_s: float = 0.0
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def n_queries(self) -> int:
+        """Queries made (distinct architectures evaluated by the oracle)."""
+        return len(self.archs)
+
+    @property
+    def remaining(self) -> int:
+        """Queries left in the budget."""
+        return max(self.config.budget - self.n_queries, 0)
+
+    def index_of(self, key: str) -> int | None:
+        """Query index of the architecture with cache key ``key``, or ``None`` if not queried."""
+        try:
+            return self.keys.index(key)
+        except ValueError:
+            return None
+
+    def evaluation(self, i: int) -> Evaluation:
+        """The `Evaluation` of query ``i``."""
+        return Evaluation(self.signals[i], dict(self.reports[i]), self.costs[i], self.feasible[i])
+
+    def fitness(self, i: int) -> float:
+        """Signal of query ``i`` if it is feasible and finite, else ``-inf`` (what selection compares)."""
+        s = self.signals[i]
+        return s if self.feasible[i] and math.isfinite(s) else -math.inf
+
+    @property
+    def best_so_far(self) -> list[float]:
+        """Best feasible signal after each query (NaN until the first feasible one)."""
+        out, best = [], -math.inf
+        for i in range(self.n_queries):
+            best = max(best, self.fitness(i))
+            out.append(best if best > -math.inf else math.nan)
+        return out
+
+    def pick_index(self, upto: int | None = None) -> int | None:
+        """Index of the pick among the first ``upto`` queries (all by default): best feasible signal, first on ties."""
+        n = self.n_queries if upto is None else min(upto, self.n_queries)
+        best, idx = -math.inf, None
+        for i in range(n):
+            f = self.fitness(i)
+            if f > best:
+                best, idx = f, i
+        return idx
+
+    @property
+    def query_cost_s(self) -> float:
+        """Summed query cost (unknown costs count 0; see `cost_known`)."""
+        return float(sum(c for c in self.costs if c is not None))
+
+    @property
+    def cost_known(self) -> int:
+        """Queries whose cost is known."""
+        return sum(c is not None for c in self.costs)
+
+    def summary(self) -> dict[str, Any]:
+        """The pick (native notation, signal, report values), best report among queried, costs, counts."""
+        i = self.pick_index()
+        report_metric = (
+            self.config.oracle.get("report", [None])[0] if self.config.oracle.get("report") else None
+        )
+        if report_metric is None and self.reports:
+            report_metric = next(iter(self.reports[0]), None)
+        best_rep = math.nan
+        if report_metric is not None:
+            vals = [
+                r.get(report_metric, math.nan)
+                for r, ok in zip(self.reports, self.feasible, strict=True)
+                if ok and math.isfinite(r.get(report_metric, math.nan))
+            ]
+            best_rep = max(vals) if vals else math.nan
+        return {
+            "n_queries": self.n_queries,
+            "n_free": self.n_free,
+            "n_steps": self.n_steps,
+            "pick": None if i is None else self.archs[i],
+            "pick_query": None if i is None else i + 1,
+            "pick_signal": math.nan if i is None else self.signals[i],
+            "pick_report": {} if i is None else dict(self.reports[i]),
+            "report_metric": report_metric,
+            "best_report_among_queried": best_rep,
+            "feasible_queries": int(sum(self.feasible)),
+            "query_cost_s": self.query_cost_s,
+            "cost_known": self.cost_known,
+            "one_off_cost_s": dict(self.one_off_cost_s),
+            "propose_s": self.propose_s,
+            "evaluate_s": self.evaluate_s,
+            "done": self.done,
+            "stop_reason": self.stop_reason,
+        }
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (NaN written as ``null``)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["config"] = self.config.to_json()
+        d["signals"] = [_num(s) for s in self.signals]
+        d["reports"] = [{k: _num(v) for k, v in r.items()} for r in self.reports]
+        d["best_so_far"] = [_num(b) for b in self.best_so_far]  # derived; for readers of the file
+        d["version"] = STATE_VERSION
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BOState:
+        """Inverse of `to_json`."""
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["config"] = RunConfig.from_json(d["config"])
+        kw["signals"] = [math.nan if s is None else float(s) for s in d.get("signals", [])]
+        kw["reports"] = [
+            {k: math.nan if v is None else float(v) for k, v in r.items()} for r in d.get("reports", [])
+        ]
+        return cls(**kw)
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+# ---------------------------------------------------------------------------------------------------------- methods
+@runtime_checkable
+class SearchMethod(Protocol):
+    """A search strategy the harness drives. Register a class with `register_method`; `get_method` builds it as
+    ``cls(domain, oracle, **method_options)``.
+
+    Contract (what makes runs reproducible and resumable):
+
+    * all randomness comes from the ``rng`` passed to `propose`;
+    * all memory lives in ``state.method_state`` (JSON-able; architectures as native text, ``domain.space.format``)
+      or is a pure cache recomputable from ``state`` (e.g. a surrogate refitted on ``state.archs``/``state.signals``);
+    * architectures come from ``domain`` (`Domain.sample`, `Domain.mutate`, `Domain.neighbours`, or a generator
+      decoding into ``domain.space`` and checking ``arch in domain``);
+    * the oracle is never called by a method: the harness evaluates, counts and charges every query. A method may
+      read ``oracle.describe()`` (dataset, signal) and, to plan from a whole table, ``oracle.signal_values()``.
+
+    Attributes:
+        name: the registry name.
+    """
+
+    name: str
+
+    def propose(self, state: BOState, q: int, rng: np.random.Generator) -> list[Arch]:
+        """Up to ``q`` architectures to evaluate next (native objects of ``domain.space``).
+
+        Known architectures may be proposed again (answered free from the cache). An empty list ends the run.
+        A method may set ``state.method_state["phase"]`` to a label (or a list of one label per architecture),
+        recorded with each query; and ``state.one_off_cost_s[name] = seconds`` for one-off costs (e.g. training
+        its generator), reported on a separate line.
+        """
+        ...
+
+    def observe(self, state: BOState, archs: Sequence[Arch], evaluations: Sequence[Evaluation]) -> None:
+        """Results of the proposed architectures (same order; cached ones included); update ``state.method_state``.
+
+        ``state`` already holds the new queries.
+        """
+        ...
+
+
+#: Method name -> ``"module:Class"`` (imported on first use) or a factory ``(domain, oracle, **options)``.
+METHODS: dict[str, str | Callable[..., SearchMethod]] = {
+    "random": "bo.baselines:RandomSearch",
+    "evolution": "bo.baselines:RegularisedEvolution",
+    "local": "bo.baselines:LocalSearch",
+    "robot": "bo.baselines:RobotMethod",
+    "diffusion-bo": "bo.candidates:DiffusionBO",
+    "bananas": "bo.candidates:bananas",
+}
+
+
+def register_method(name: str, target: str | Callable[..., SearchMethod]) -> None:
+    """Make a method available by name: ``"module:Class"`` or a callable ``(domain, oracle, **options)``."""
+    if name in METHODS and METHODS[name] != target:
+        raise ValueError(f"method: {name!r} is already registered to {METHODS[name]!r}")
+    METHODS[name] = target
+
+
+def method_names() -> list[str]:
+    """Registered method names."""
+    return list(METHODS)
+
+
+def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> SearchMethod:
+    """Build the method registered as ``name`` as ``factory(domain, oracle, **options)``.
+
+    Raises:
+        InvalidChoiceError: unknown ``name`` (field ``method``) or an option the method does not take (``option``).
+    """
+    if name not in METHODS:
+        raise InvalidChoiceError("method", name, method_names())
+    target = METHODS[name]
+    if isinstance(target, str):
+        module, cls = target.split(":")
+        target = getattr(importlib.import_module(module), cls)
+    params = inspect.signature(target).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        accepted = list(params)[2:]  # after (domain, oracle)
+        for k in options:
+            if k not in accepted:
+                raise InvalidChoiceError("option", k, accepted or ["(none)"])
+    return target(domain, oracle, **options)
+
+
+# ---------------------------------------------------------------------------------------------------------- step
+def _rng(state: BOState) -> np.random.Generator:
+    rng = np.random.default_rng(state.config.seed)
+    if state.rng_state is not None:
+        rng.bit_generator.state = copy.deepcopy(state.rng_state)
+    return rng
+
+
+def step(
+    state: BOState,
+    method: SearchMethod,
+    oracle: Oracle,
+    domain: Domain,
+    executor: Any = None,
+    on_evaluation: Callable[[BOState], None] | None = None,
+) -> BOState:
+    """One round: propose, evaluate the new architectures, record, observe. Returns the next state.
+
+    ``state`` is not modified. ``on_evaluation`` is called with ``state`` plus the step's completed evaluations in
+    ``pending`` after each one (what `run_search` saves, so a killed step resumes without re-paying).
+
+    Args:
+        state: the current state (not ``done``).
+        method: proposes and observes.
+        oracle: evaluates.
+        domain: the oracle's domain (identity of architectures, membership).
+        executor: a `bo.executors.Executor` (default: serial, in this process).
+        on_evaluation: progress hook, see above.
+    """
+    from bo.executors import SerialExecutor
+
+    if state.done:
+        return state
+    executor = executor if executor is not None else SerialExecutor()
+    new = copy.deepcopy(state)
+    rng = _rng(new)
+    q = min(new.config.q, new.remaining)
+    t0 = time.perf_counter()
+    archs = list(method.propose(new, q, rng))[:q]
+    new.propose_s += time.perf_counter() - t0
+    if not archs:
+        new.rng_state = rng.bit_generator.state
+        new.done, new.stop_reason = True, "the method proposed nothing more"
+        return new
+    phase = new.method_state.get("phase", method.name)
+    phases = phase if isinstance(phase, list) else [phase] * len(archs)
+
+    known = {k: i for i, k in enumerate(new.keys)}
+    keys = []
+    for a in archs:
+        if a not in domain:
+            raise ValueError(
+                f"method {method.name!r} proposed {domain.space.format(a)!r}, outside {domain!r}"
+            )
+        keys.append(domain.key(a))
+    first: dict[str, int] = {}  # key -> position of its first proposal in this batch (new architectures only)
+    for j, k in enumerate(keys):
+        if k not in known and k not in first:
+            first[k] = j
+    todo = [j for j in first.values() if keys[j] not in state.pending]
+    pending = dict(state.pending)
+    results: dict[str, Evaluation] = {k: Evaluation.from_json(v) for k, v in pending.items() if k in first}
+
+    t0 = time.perf_counter()
+    for pos, ev in executor.imap(oracle, [archs[j] for j in todo]):
+        k = keys[todo[pos]]
+        results[k] = ev
+        pending[k] = ev.to_json()
+        if on_evaluation is not None:
+            on_evaluation(_replace_pending(state, pending))
+    new.evaluate_s += time.perf_counter() - t0
+
+    for k, j in first.items():  # queries in proposal order, whatever order evaluations completed in
+        ev = results[k]
+        new.archs.append(domain.space.format(archs[j]))
+        new.keys.append(k)
+        new.signals.append(float(ev.signal))
+        new.reports.append(dict(ev.report))
+        new.costs.append(ev.cost_s)
+        new.feasible.append(bool(ev.feasible))
+        new.phases.append(str(phases[j]))
+        new.steps.append(new.n_steps)
+    new.n_free += len(archs) - len(first)
+    new.pending = {}
+    evals = [results[k] if k in results else new.evaluation(known[k]) for k in keys]
+    method.observe(new, archs, evals)
+    new.rng_state = rng.bit_generator.state
+    new.n_steps += 1
+    new.stall = 0 if first else new.stall + 1
+    if new.n_queries >= new.config.budget:
+        new.done, new.stop_reason = True, "budget spent"
+    elif domain.size is not None and new.n_queries >= domain.size:
+        new.done, new.stop_reason = True, "every architecture of the domain queried"
+    elif new.stall >= new.config.stall_limit:
+        new.done, new.stop_reason = True, f"{new.stall} steps in a row brought no new architecture"
+    return new
+
+
+def _replace_pending(state: BOState, pending: dict[str, dict[str, Any]]) -> BOState:
+    snap = copy.copy(state)
+    snap.pending = dict(pending)
+    return snap
+
+
+# ---------------------------------------------------------------------------------------------------------- files
+class RunExistsError(ValueError):
+    """``run_dir`` already holds a run and ``resume`` was not asked for."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(
+            f"out: {str(run_dir)!r} already holds a run; resume it (nag search --resume) or pick another"
+        )
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, indent=1, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return _num(float(o))
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def load_config(run_dir: str | Path) -> dict[str, Any]:
+    """``config.json`` of a run directory: ``{"config", "reference", ...}``."""
+    return json.loads((Path(run_dir) / "config.json").read_text())
+
+
+def load_state(run_dir: str | Path) -> BOState:
+    """The `BOState` saved in ``run_dir/state.json``.
+
+    Raises:
+        FileNotFoundError: the directory holds no run.
+    """
+    path = Path(run_dir) / "state.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"run_dir: {str(run_dir)!r} holds no state.json")
+    return BOState.from_json(json.loads(path.read_text()))
+
+
+def _query_rows(state: BOState) -> list[dict[str, Any]]:
+    rows, best, cum = [], state.best_so_far, 0.0
+    for i in range(state.n_queries):
+        cum += state.costs[i] or 0.0
+        row = {
+            "query": i + 1,
+            "step": state.steps[i],
+            "phase": state.phases[i],
+            "arch": state.archs[i],
+            "signal": _num(state.signals[i]),
+            "feasible": state.feasible[i],
+            "cost_s": state.costs[i],
+            "best_signal": _num(best[i]),
+            "cum_cost_s": cum,
+        }
+        row.update({k: _num(v) for k, v in state.reports[i].items()})
+        rows.append(row)
+    return rows
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_run(run_dir: str | Path, state: BOState, extra: dict[str, Any] | None = None) -> None:
+    """Write ``state.json`` and the query tables of ``run_dir`` (each atomically); ``config.json`` too if ``extra``
+    (its other entries, e.g. ``reference``) is given."""
+    d = Path(run_dir)
+    if extra is not None:
+        _atomic_write_text(d / "config.json", _dump({"config": state.config.to_json(), **extra}))
+    rows = _query_rows(state)
+    report_cols = list(dict.fromkeys(k for r in state.reports for k in r))
+    cols = ["query", "step", "phase", "arch", "signal", "feasible", "cost_s", *report_cols]
+    _atomic_write_text(d / "queries.jsonl", "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
+    _atomic_write_text(d / "queries.csv", _csv(rows, cols))
+    best_rows, p, best = [], None, -math.inf
+    for i, r in enumerate(rows):
+        if state.fitness(i) > best:  # the running pick, in one pass
+            p, best = i, state.fitness(i)
+        row = {"query": r["query"], "best_signal": r["best_signal"], "cum_cost_s": r["cum_cost_s"]}
+        row["pick"] = state.archs[p] if p is not None else ""
+        for k in report_cols:
+            row[f"pick_{k}"] = _num(state.reports[p].get(k, math.nan)) if p is not None else None
+        best_rows.append(row)
+    best_cols = ["query", "best_signal", "pick", *(f"pick_{k}" for k in report_cols), "cum_cost_s"]
+    _atomic_write_text(d / "best_so_far.csv", _csv(best_rows, best_cols))
+    _atomic_write_text(d / "state.json", _dump(state.to_json()))
+
+
+def _save_pending(run_dir: Path, state: BOState) -> None:
+    _atomic_write_text(run_dir / "state.json", _dump(state.to_json()))
+
+
+# ---------------------------------------------------------------------------------------------------------- runs
+def run_search(
+    method: str,
+    oracle: Oracle,
+    budget: int,
+    q: int = 1,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    executor: Any = None,
+    method_options: dict[str, Any] | None = None,
+    max_stall: int | None = None,
+    progress: bool = False,
+    callback: Callable[[BOState], None] | None = None,
+) -> BOState:
+    """Run a search to the end of its budget (or until the method stops), saving ``run_dir`` as it goes.
+
+    Args:
+        method: a registered method name (`method_names`).
+        oracle: evaluates architectures.
+        budget: queries (distinct new architectures).
+        q: architectures per step, evaluated concurrently by ``executor``.
+        seed: seeds the run.
+        run_dir: where to write the run (``None``: in memory only).
+        resume: continue the run in ``run_dir`` (its configuration must match these arguments); without it an
+            existing run there raises `RunExistsError`.
+        executor: a `bo.executors.Executor` (default serial); closed by the caller.
+        method_options: keyword options of the method.
+        max_stall: see `RunConfig`.
+        progress: show a rich progress bar (on stderr).
+        callback: called with the state after every step (e.g. to print the new queries).
+
+    Returns:
+        The final `BOState`.
+    """
+    config = RunConfig(
+        method=method,
+        oracle=oracle.describe(),
+        budget=budget,
+        q=q,
+        seed=seed,
+        method_options=dict(method_options or {}),
+        max_stall=max_stall,
+    )
+    state = BOState(config)
+    path = Path(run_dir) if run_dir is not None else None
+    if path is not None and (path / "state.json").exists():
+        if not resume:
+            raise RunExistsError(path)
+        state = load_state(path)
+        if _canon(state.config.to_json()) != _canon(config.to_json()):
+            raise ValueError(
+                f"resume: the run in {str(path)!r} has configuration {state.config.to_json()}, not {config.to_json()}"
+            )
+    return _drive(state, oracle, path, executor, progress, callback)
+
+
+def resume_search(
+    run_dir: str | Path,
+    executor: Any = None,
+    progress: bool = False,
+    callback: Callable[[BOState], None] | None = None,
+) -> BOState:
+    """Continue the run saved in ``run_dir`` (oracle and method rebuilt from its configuration)."""
+    state = load_state(run_dir)
+    return _drive(state, build_oracle(state.config.oracle), Path(run_dir), executor, progress, callback)
+
+
+def _canon(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True)
+
+
+def _drive(
+    state: BOState,
+    oracle: Oracle,
+    path: Path | None,
+    executor: Any,
+    progress: bool,
+    callback: Callable[[BOState], None] | None,
+) -> BOState:
+    domain = oracle.domain()
+    method = get_method(state.config.method, domain, oracle, **state.config.method_options)
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / "config.json").exists() or state.n_steps == 0:
+            write_run(path, state, extra={"reference": oracle.reference(), "created": time.time()})
+    save = (lambda s: _save_pending(path, s)) if path is not None else None
+    bar = _progress(progress, state)
+    try:
+        while not state.done:
+            state = step(state, method, oracle, domain, executor, on_evaluation=save)
+            if path is not None:
+                write_run(path, state)
+            if bar is not None:
+                bar[0].update(bar[1], completed=state.n_queries)
+            if callback is not None:
+                callback(state)
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    return state
+
+
+def _progress(enabled: bool, state: BOState):
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    p = Progress(
+        TextColumn(f"{state.config.method}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    p.start()
+    task = p.add_task("queries", total=state.config.budget, completed=state.n_queries)
+    return p, task

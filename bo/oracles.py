@@ -1,0 +1,758 @@
+"""Oracles: whatever returns the true value of an architecture, with its cost.
+
+Every search in `bo.loop` talks to one `Oracle`: ``evaluate(archs) -> list[Evaluation]``. An `Evaluation` holds
+
+* ``signal`` — the value the search may see and maximise (a validation accuracy, a training-free metric; never a test
+  accuracy, see ``shared/PROTOCOL.md``);
+* ``report`` — values reported about the architecture but hidden from the search (test accuracy, constraint metrics);
+* ``cost_s`` — seconds the evaluation costs (training time from the table, measured wall time, metric time), or
+  ``None`` where unknown;
+* ``feasible`` — whether the architecture meets every constraint, checked against the table's true values.
+
+Implementations:
+
+* `BenchmarkOracle` — table lookup (NAS-Bench-201, NAS-Bench-101, NAS-Bench-Graph), cost from the table where known.
+* `TrainingFreeOracle` — a training-free metric as the signal (RoBoT-style), from the benchmark's precomputed tables
+  or computed on the real untrained network with a Fashion-MNIST minibatch; the report still comes from the table.
+* `TrainingOracle` — really trains the space's network (``to_module``) on Fashion-MNIST with Lightning for a few
+  epochs; signal = validation accuracy, report = test accuracy on held-out images, cost = measured seconds.
+
+Constraints are parsed in one place, `parse_constraint` (``"latency:edgegpu<=3.5"``, ``"params<=0.5"``).
+Oracles are rebuilt from `Oracle.describe` by `build_oracle`, so a run directory alone can resume a search, and they
+pickle cheaply (benchmark tables are re-opened in the receiving process), so process and Ray executors can ship them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from nag.errors import InvalidChoiceError
+from nag.spaces import SearchSpace, canonical_space_name, get_space
+
+__all__ = [
+    "Evaluation",
+    "Constraint",
+    "parse_constraint",
+    "CONSTRAINT_FORMS",
+    "Oracle",
+    "Domain",
+    "BenchmarkOracle",
+    "TrainingFreeOracle",
+    "TrainingOracle",
+    "SIGNALS",
+    "SIGNAL_TIE_TOL",
+    "REPORTS",
+    "ORACLES",
+    "build_oracle",
+    "benchmark_signal",
+]
+
+Arch = Any
+
+
+# ---------------------------------------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Evaluation:
+    """What one oracle call returns for one architecture.
+
+    Attributes:
+        signal: the search signal (higher is better); NaN where the oracle has no value.
+        report: values hidden from the search (``test_acc``, constraint metrics, ...); NaN where unknown.
+        cost_s: seconds this evaluation costs, or ``None`` where unknown.
+        feasible: ``True`` when every constraint holds on the true values.
+    """
+
+    signal: float
+    report: dict[str, float] = field(default_factory=dict)
+    cost_s: float | None = None
+    feasible: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (NaN written as ``None``)."""
+        return {
+            "signal": _num(self.signal),
+            "report": {k: _num(v) for k, v in self.report.items()},
+            "cost_s": self.cost_s,
+            "feasible": self.feasible,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Evaluation:
+        """Inverse of `to_json`."""
+        return cls(
+            signal=_float(d["signal"]),
+            report={k: _float(v) for k, v in d.get("report", {}).items()},
+            cost_s=d.get("cost_s"),
+            feasible=bool(d.get("feasible", True)),
+        )
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _float(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+# ---------------------------------------------------------------------------------------------------------- constraints
+#: The accepted forms of a constraint, as error messages list them.
+CONSTRAINT_FORMS: tuple[str, ...] = (
+    "latency:<device><=<ms>",
+    "energy:<device><=<mJ>",
+    "params<=<millions>",
+    "<metric><op><number> with op one of <=, <, >=, >",
+)
+_CONSTRAINT_RE = re.compile(
+    r"^\s*(?P<name>[A-Za-z][\w.\-]*(?::[\w.\-]+)?)\s*(?P<op><=|>=|<|>)\s*(?P<bound>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
+_OPS = {"<=": np.less_equal, "<": np.less, ">=": np.greater_equal, ">": np.greater}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op bound`` on a benchmark metric, e.g. ``latency_edgegpu <= 3.5``.
+
+    Attributes:
+        metric: the benchmark's metric name (``latency_edgegpu``, ``params_mb``, ...).
+        op: ``<=``, ``<``, ``>=`` or ``>``.
+        bound: the number on the right.
+    """
+
+    metric: str
+    op: str
+    bound: float
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` satisfies the constraint (NaN never does)."""
+        return bool(not math.isnan(value) and _OPS[self.op](value, self.bound))
+
+    def holds_many(self, values: np.ndarray) -> np.ndarray:
+        """Element-wise `holds` (NaN -> ``False``)."""
+        v = np.asarray(values, dtype=np.float64)
+        return np.isfinite(v) & _OPS[self.op](np.nan_to_num(v, nan=0.0), self.bound)
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+
+def parse_constraint(text: str) -> Constraint:
+    """Read one constraint: ``latency:edgegpu<=3.5``, ``energy:eyeriss<2``, ``params<=0.5`` or ``<metric><op><x>``.
+
+    ``latency:<device>`` and ``energy:<device>`` name the HW-NAS-Bench metrics ``latency_<device>`` (ms) and
+    ``energy_<device>`` (mJ); ``params`` is ``params_mb`` (millions). Whether the metric exists is checked by the
+    oracle that uses the constraint (it knows its benchmark's metrics).
+
+    Raises:
+        InvalidChoiceError: field ``constraint``; the message lists `CONSTRAINT_FORMS`.
+    """
+    m = _CONSTRAINT_RE.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidChoiceError("constraint", text, CONSTRAINT_FORMS)
+    name = m["name"]
+    if ":" in name:
+        kind, device = name.split(":", 1)
+        if kind not in ("latency", "energy"):
+            raise InvalidChoiceError("constraint", text, CONSTRAINT_FORMS)
+        metric = f"{kind}_{device}"
+    else:
+        metric = {"params": "params_mb", "latency": "latency_s"}.get(name, name)
+    return Constraint(metric, m["op"], float(m["bound"]))
+
+
+# ---------------------------------------------------------------------------------------------------------- domain
+class Domain:
+    """Where a search may look: a search space, optionally restricted to the architectures an oracle can answer.
+
+    The restriction matters where a benchmark labels only part of its space (NAS-Bench-101's offline tables hold
+    530 cells; NAS-Bench-Graph's ``proteins`` 2,021 of 26,206). Methods sample, mutate and list neighbours through the
+    domain, never through the space directly, so they never propose an architecture the oracle cannot answer.
+
+    Args:
+        space: the search space.
+        key: identity of an architecture for the query cache (``space.format`` or ``space.canonical``).
+        pool: the answerable architectures, or ``None`` for the whole space.
+    """
+
+    def __init__(self, space: SearchSpace, key: str = "format", pool: Sequence[Arch] | None = None) -> None:
+        if key not in ("format", "canonical"):
+            raise InvalidChoiceError("key", key, ["format", "canonical"])
+        self.space = space
+        self.key_kind = key
+        self.pool = list(pool) if pool is not None else None
+        self._pool_keys = {self.key(a) for a in self.pool} if self.pool is not None else None
+
+    def key(self, arch: Arch) -> str:
+        """Cache identity of ``arch``: two architectures with the same key are one query."""
+        return self.space.format(arch) if self.key_kind == "format" else self.space.canonical(arch)
+
+    def __contains__(self, arch: Arch) -> bool:
+        return self._pool_keys is None or self.key(arch) in self._pool_keys
+
+    @property
+    def size(self) -> int | None:
+        """Distinct architectures the domain holds (by key), or ``None`` when not known cheaply."""
+        if self._pool_keys is not None:
+            return len(self._pool_keys)
+        if self.key_kind == "format":
+            return getattr(self.space, "size", None)
+        return None
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[Arch]:
+        """``n`` architectures drawn uniformly (i.i.d.) from the domain."""
+        if self.pool is None:
+            return list(self.space.sample(n, seed=rng))
+        return [self.pool[int(i)] for i in rng.integers(len(self.pool), size=n)]
+
+    def neighbours(self, arch: Arch) -> list[Arch]:
+        """The space's neighbours of ``arch`` that lie in the domain."""
+        nb = self.space.neighbours(arch)
+        return nb if self._pool_keys is None else [a for a in nb if self.key(a) in self._pool_keys]
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A uniformly random neighbour in the domain; a uniform sample when ``arch`` has none there."""
+        nb = self.neighbours(arch)
+        if not nb:
+            return self.sample(1, rng)[0]
+        return nb[int(rng.integers(len(nb)))]
+
+    def __repr__(self) -> str:
+        pool = "whole space" if self.pool is None else f"{len(self.pool)} archs"
+        return f"Domain({self.space.name}, key={self.key_kind}, {pool})"
+
+
+# ---------------------------------------------------------------------------------------------------------- oracle ABC
+class Oracle(ABC):
+    """Returns the true signal, report values and cost of architectures of one search space.
+
+    Subclasses implement `evaluate` and `describe`; `build_oracle(describe())` must rebuild an equal oracle.
+
+    Attributes:
+        space_name: registry name of the search space.
+        key_kind: ``"format"`` when every native notation is its own query (NAS-Bench-201: isomorphic cells have
+            their own table rows), ``"canonical"`` when isomorphic architectures are one (NAS-Bench-101/-Graph).
+    """
+
+    space_name: str
+    key_kind: str = "format"
+
+    @property
+    def space(self) -> SearchSpace:
+        """The search space."""
+        return get_space(self.space_name)
+
+    @abstractmethod
+    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        """One `Evaluation` per architecture, in order."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """JSON-able ``{"kind": ..., **arguments}`` from which `build_oracle` rebuilds this oracle."""
+
+    def domain(self) -> Domain:
+        """Where a search with this oracle may look (default: the whole space)."""
+        return Domain(self.space, key=self.key_kind)
+
+    def reference(self) -> dict[str, Any]:
+        """Whole-space facts for reports (signal maximum and its report value, ...); empty when unknown."""
+        return {}
+
+    def signal_values(self) -> np.ndarray | None:
+        """The signal of every architecture of an enumerable space in index order, when the oracle is a table.
+
+        Only methods that plan from the whole table (RoBoT, which reads it only at the indices it queries) use it.
+        """
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # cached tables are re-opened in the receiving process instead of being pickled
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_c_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if k != "kind")
+        return f"{type(self).__name__}({args})"
+
+
+# ---------------------------------------------------------------------------------------------------------- tables
+#: Signal values closer than this are ties: the tables store percentages with float noise of about 1e-8.
+SIGNAL_TIE_TOL = 1e-6
+#: Signals a benchmark oracle accepts, by space: name -> ``(dataset or None for the target, metric)``.
+SIGNALS: dict[str, dict[str, tuple[str | None, str]]] = {
+    "nb201": {
+        "val_acc_hp12": (None, "val_acc_hp12"),  # the target dataset's 12-epoch validation (the default)
+        "val_acc": (None, "val_acc"),  # 200-epoch validation: cifar10-valid only
+        "cifar10:val_acc_hp12": ("cifar10", "val_acc_hp12"),  # RoBoT's protocol: CIFAR-10 12-epoch validation
+    },
+    "nb101": {"val_acc": (None, "val_acc")},
+    "nasbench_graph": {"val_perf": (None, "val_perf")},
+}
+#: Short names of the signals (the CLI's ``--signal``): ``target``, ``cifar10`` (RoBoT), ``val200``.
+SIGNAL_ALIASES: dict[str, dict[str, str]] = {
+    "nb201": {
+        "target": "val_acc_hp12",
+        "cifar10": "cifar10:val_acc_hp12",
+        "robot": "cifar10:val_acc_hp12",
+        "val200": "val_acc",
+    },
+    "nb101": {"target": "val_acc"},
+    "nasbench_graph": {"target": "val_perf"},
+}
+#: The headline report metric of each space (test accuracy / performance).
+REPORTS: dict[str, str] = {"nb201": "test_acc", "nb101": "test_acc", "nasbench_graph": "test_perf"}
+#: Whether isomorphic architectures share a table row (then they are one query).
+_KEY_KIND: dict[str, str] = {"nb201": "format", "nb101": "canonical", "nasbench_graph": "canonical"}
+
+
+def _resolve_signal(space: str, signal: str) -> str:
+    aliases = SIGNAL_ALIASES.get(space, {})
+    name = aliases.get(signal, signal)
+    if name not in SIGNALS[space]:
+        raise InvalidChoiceError("signal", signal, [*SIGNALS[space], *aliases])
+    return name
+
+
+def benchmark_signal(space: str, dataset: str, signal: str) -> tuple[str, str]:
+    """``(dataset, metric)`` the benchmark reads for ``signal`` on target ``dataset`` (both resolved)."""
+    from nag.benchmarks import get_benchmark
+
+    sp = canonical_space_name(space)
+    name = _resolve_signal(sp, signal)
+    bench = get_benchmark(sp)
+    ds = bench.resolve_dataset(dataset)
+    sig_ds, metric = SIGNALS[sp][name]
+    sig_ds = bench.resolve_dataset(sig_ds) if sig_ds else ds
+    if metric not in bench.metrics(sig_ds):
+        raise InvalidChoiceError(
+            "signal", signal, [s for s in SIGNALS[sp] if SIGNALS[sp][s][1] in bench.metrics(ds)]
+        )
+    return sig_ds, metric
+
+
+class _TableMixin:
+    """Shared parts of the oracles whose report (and constraints) come from a benchmark table."""
+
+    space_name: str
+    dataset: str
+    report_metrics: tuple[str, ...]
+    constraints: tuple[Constraint, ...]
+
+    @property
+    def benchmark(self):
+        """The space's benchmark (one instance per process)."""
+        from nag.benchmarks import get_benchmark
+
+        return get_benchmark(self.space_name)
+
+    def _check_table_args(self) -> None:
+        metrics = set(self.benchmark.metrics(self.dataset))
+        for m in self.report_metrics:
+            if m not in metrics:
+                raise InvalidChoiceError("report", m, sorted(metrics))
+        for c in self.constraints:
+            if c.metric not in metrics:
+                accepted = sorted(m for m in metrics if m.startswith(("latency", "energy", "params")))
+                raise InvalidChoiceError("constraint", str(c), [*CONSTRAINT_FORMS, *accepted])
+
+    def _table_values(self, arch: Arch) -> tuple[dict[str, float], bool]:
+        bench = self.benchmark
+        rep = {m: bench.query(arch, self.dataset, m) for m in self.report_metrics}
+        ok = True
+        for c in self.constraints:
+            v = rep[c.metric] if c.metric in rep else bench.query(arch, self.dataset, c.metric)
+            rep[c.metric] = v
+            ok = ok and c.holds(v)
+        return rep, ok
+
+    @cached_property
+    def _c_archs(self) -> list[Arch] | None:
+        sp = get_space(self.space_name)
+        if self.space_name == "nb101":
+            return self.benchmark.archs()
+        if hasattr(sp, "enumerate"):
+            return list(sp.enumerate())
+        return None
+
+    def _column(self, dataset: str, metric: str) -> np.ndarray:
+        bench = self.benchmark
+        if hasattr(bench, "column"):
+            return bench.column(dataset, metric)
+        return np.array([bench.query(a, dataset, metric) for a in self._c_archs])
+
+    def _feasible_column(self) -> np.ndarray:
+        n = len(self._c_archs)
+        ok = np.ones(n, dtype=bool)
+        for c in self.constraints:
+            ok &= c.holds_many(self._column(self.dataset, c.metric))
+        return ok
+
+    def _table_domain(self) -> Domain:
+        sp = get_space(self.space_name)
+        key = _KEY_KIND.get(self.space_name, "format")
+        if self.space_name == "nb101":
+            return Domain(sp, key=key, pool=self.benchmark.archs())
+        if self.space_name == "nasbench_graph":
+            labelled = self.benchmark.archs(self.dataset)
+            if len(labelled) < sp.size:
+                return Domain(sp, key=key, pool=labelled)
+        return Domain(sp, key=key)
+
+    def _reference(self, signal: np.ndarray) -> dict[str, Any]:
+        """Whole-table facts: signal argmax and its report value, best report, feasible share, constrained optimum."""
+        if self._c_archs is None:
+            return {}
+        sp = get_space(self.space_name)
+        rep = self._column(self.dataset, self.report_metrics[0])
+        ok = self._feasible_column() & np.isfinite(signal)
+        out: dict[str, Any] = {"report_metric": self.report_metrics[0], "n_archs": int(len(signal))}
+        out["feasible_share"] = float(ok.mean())
+        if not ok.any():
+            return out
+        s = np.where(ok, signal, -np.inf)
+        i = int(np.argmax(s))  # the lowest index, as `bo.robot.signal_ceiling`
+        out["signal_max"] = float(signal[i])
+        out["signal_argmax"] = sp.format(self._c_archs[i])
+        # the report value of the signal's best: what the signal allows
+        out["signal_ceiling"] = _num(float(rep[i]))
+        # several architectures can share the maximum (CIFAR-100's 12-epoch validation: two cells at 61.32 with
+        # test 72.28 and 73.09); a search may pick any of them, so the range of their report values is kept too
+        ties = np.flatnonzero(s >= out["signal_max"] - SIGNAL_TIE_TOL)
+        out["signal_max_ties"] = int(len(ties))
+        out["signal_ceiling_range"] = [_num(float(np.nanmin(rep[ties]))), _num(float(np.nanmax(rep[ties])))]
+        r = np.where(ok & np.isfinite(rep), rep, -np.inf)
+        j = int(np.argmax(r))
+        out["best_report"] = _num(float(rep[j]))  # with constraints: the constrained optimum
+        out["best_report_arch"] = sp.format(self._c_archs[j])
+        return out
+
+
+class BenchmarkOracle(_TableMixin, Oracle):
+    """Table lookup: signal, report values and cost of a benchmark's architectures.
+
+    Args:
+        space: search space with a benchmark (``nb201``, ``nb101``, ``nasbench_graph``).
+        dataset: target dataset (aliases accepted).
+        signal: what the search sees. NAS-Bench-201: ``val_acc_hp12`` (the target's 12-epoch validation, default),
+            ``val_acc`` (200-epoch validation; the table has it for CIFAR-10 only) or ``cifar10:val_acc_hp12``
+            (RoBoT's protocol: CIFAR-10 12-epoch validation for every target); aliases ``target``, ``val200``,
+            ``cifar10``/``robot``. NAS-Bench-101: ``val_acc`` (108 epochs). NAS-Bench-Graph: ``val_perf``.
+            ``None`` picks the space's default.
+        report: metrics reported (hidden from the search); the first is the headline (default: test accuracy).
+        constraints: `Constraint` objects or their text (`parse_constraint`), checked on the table's values.
+
+    Cost: NAS-Bench-201's 12-epoch training seconds (``cost_hp12_s``) for 12-epoch signals; unknown (``None``) for
+    the 200-epoch signal, whose training time the table does not hold; NAS-Bench-101's 108-epoch training seconds
+    where the full record exists; unknown on NAS-Bench-Graph.
+    """
+
+    def __init__(
+        self,
+        space: str,
+        dataset: str,
+        signal: str | None = None,
+        report: Sequence[str] | None = None,
+        constraints: Sequence[Constraint | str] = (),
+    ) -> None:
+        from nag.benchmarks import BENCHMARKS, get_benchmark
+
+        sp = canonical_space_name(space)
+        if sp not in BENCHMARKS:
+            raise InvalidChoiceError("space", space, list(BENCHMARKS))
+        self.space_name = sp
+        self.key_kind = _KEY_KIND.get(sp, "format")
+        self.dataset = get_benchmark(sp).resolve_dataset(dataset)
+        self.signal = _resolve_signal(sp, signal if signal is not None else next(iter(SIGNALS[sp])))
+        self._signal_ds, self._signal_metric = benchmark_signal(sp, self.dataset, self.signal)
+        self.report_metrics = tuple(report) if report else (REPORTS[sp],)
+        self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
+        self._check_table_args()
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        bench = self.benchmark
+        out = []
+        for a in archs:
+            rep, ok = self._table_values(a)
+            out.append(
+                Evaluation(
+                    signal=bench.query(a, self._signal_ds, self._signal_metric),
+                    report=rep,
+                    cost_s=self.cost(a),
+                    feasible=ok,
+                )
+            )
+        return out
+
+    def cost(self, arch: Arch) -> float | None:
+        """Seconds of the training run that produces the signal, where the table has it (see the class docstring)."""
+        if self.space_name == "nb201" and self._signal_metric != "val_acc_hp12":
+            return None
+        return self.benchmark.cost(arch, self._signal_ds)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "benchmark",
+            "space": self.space_name,
+            "dataset": self.dataset,
+            "signal": self.signal,
+            "report": list(self.report_metrics),
+            "constraints": [str(c) for c in self.constraints],
+        }
+
+    def domain(self) -> Domain:
+        return self._table_domain()
+
+    def signal_values(self) -> np.ndarray | None:
+        if self._c_archs is None:
+            return None
+        return self._column(self._signal_ds, self._signal_metric)
+
+    def reference(self) -> dict[str, Any]:
+        sig = self.signal_values()
+        return {} if sig is None else self._reference(sig)
+
+
+class TrainingFreeOracle(_TableMixin, Oracle):
+    """A training-free (zero-cost) metric as the search signal; report values and constraints from the table.
+
+    Args:
+        space: ``nb201`` (``source="table"`` needs its precomputed metrics; ``"compute"`` works for any space
+            whose architectures build a network).
+        dataset: target dataset of the report values.
+        metric: ``source="table"``: a benchmark metric such as ``zc_synflow``, ``naswot``, ``synflow``; ``"compute"``:
+            a registered metric of `predictors.zero_cost` (``synflow``, ``naswot``, ``jacob_cov``, ...).
+        source: ``"table"`` (precomputed values; cost = NASLib's measured compute time where known, else unknown)
+            or ``"compute"`` (the metric on the real untrained network and a Fashion-MNIST minibatch; cost = the
+            measured seconds).
+        report: report metrics (default: test accuracy).
+        constraints: as in `BenchmarkOracle`.
+        batch_size: minibatch size for ``"compute"``.
+        seed: seeds the network initialisation and the minibatch for ``"compute"``.
+        module_kwargs: options of ``space.to_module`` for ``"compute"`` (e.g. ``{"C": 16, "N": 5}``).
+    """
+
+    key_kind = "format"
+    SOURCES = ("table", "compute")
+
+    def __init__(
+        self,
+        space: str,
+        dataset: str,
+        metric: str = "zc_synflow",
+        source: str = "table",
+        report: Sequence[str] | None = None,
+        constraints: Sequence[Constraint | str] = (),
+        batch_size: int = 64,
+        seed: int = 0,
+        module_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        from nag.benchmarks import get_benchmark
+
+        if source not in self.SOURCES:
+            raise InvalidChoiceError("source", source, self.SOURCES)
+        self.space_name = canonical_space_name(space)
+        self.key_kind = _KEY_KIND.get(self.space_name, "format")
+        self.dataset = get_benchmark(self.space_name).resolve_dataset(dataset)
+        self.metric = metric
+        self.source = source
+        self.report_metrics = tuple(report) if report else (REPORTS.get(self.space_name, "test_acc"),)
+        self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.module_kwargs = dict(module_kwargs or {})
+        if source == "table":
+            known = self.benchmark.metrics(self.dataset)
+            if metric not in known or metric.startswith(("test", "val", "valid", "train")):
+                raise InvalidChoiceError(
+                    "metric",
+                    metric,
+                    [m for m in known if m.startswith(("zc_", "naswot", "synflow", "logsyn"))],
+                )
+        else:
+            from predictors.zero_cost import get_metric
+
+            get_metric(metric)
+        self._check_table_args()
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        out = []
+        for a in archs:
+            rep, ok = self._table_values(a)
+            if self.source == "table":
+                sig = self.benchmark.query(a, self.dataset, self.metric)
+                cost = self._table_time(a)
+            else:
+                sig, cost = self._compute(a)
+            out.append(Evaluation(signal=sig, report=rep, cost_s=cost, feasible=ok))
+        return out
+
+    def _table_time(self, arch: Arch) -> float | None:
+        # NASLib's 725 NB201 cells carry the measured compute time of each metric (``naslib_zc_<m>_time_s``)
+        name = self.metric.removeprefix("zc_")
+        t_name = f"naslib_zc_{name}_time_s"
+        if t_name not in self.benchmark.metrics(self.dataset):
+            return None
+        v = self.benchmark.query(arch, self.dataset, t_name)
+        return None if math.isnan(v) else float(v)
+
+    def _compute(self, arch: Arch) -> tuple[float, float]:
+        import torch
+
+        from predictors.zero_cost import compute
+        from predictors.zero_cost.data import fashion_mnist_batch
+
+        size = 16 if self.dataset == "ImageNet16-120" else 32
+        batch = fashion_mnist_batch(self.batch_size, seed=self.seed, size=size)
+        t0 = time.perf_counter()
+        torch.manual_seed(self.seed)
+        net = self.space.to_module(arch, **self.module_kwargs)
+        value = compute(self.metric, net, batch)
+        return value, time.perf_counter() - t0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "training-free",
+            "space": self.space_name,
+            "dataset": self.dataset,
+            "metric": self.metric,
+            "source": self.source,
+            "report": list(self.report_metrics),
+            "constraints": [str(c) for c in self.constraints],
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "module_kwargs": self.module_kwargs,
+        }
+
+    def domain(self) -> Domain:
+        return self._table_domain()
+
+    def reference(self) -> dict[str, Any]:
+        if self.source != "table" or self._c_archs is None or not hasattr(self.benchmark, "column"):
+            return {}
+        try:
+            sig = self.benchmark.column(self.dataset, self.metric)
+        except InvalidChoiceError:  # metrics held per cell only (NASLib's 725) have no whole-space column
+            return {}
+        return self._reference(sig)
+
+
+class TrainingOracle(Oracle):
+    """Really trains each architecture's network on Fashion-MNIST with Lightning (`bo.lit`).
+
+    The 10,000 real Fashion-MNIST images of ``shared/data/images`` are split once by a seeded permutation into
+    ``n_train`` training, ``n_val`` validation and ``n_test`` test images. Signal = validation accuracy (%), report
+    ``test_acc`` = test accuracy (%) and ``train_loss``; cost = measured wall seconds of training and evaluation.
+
+    Args:
+        space: a space whose architectures build networks (``nb201``, ``nb101``).
+        epochs: training epochs.
+        n_train / n_val / n_test: split sizes (their sum at most 10,000).
+        batch_size: minibatch size.
+        lr: SGD (Nesterov momentum 0.9, weight decay 5e-4) learning rate, cosine-annealed to 0.
+        seed: seeds the split, the initial weights and the batch order; the same seed gives the same numbers.
+        size: input height/width (Fashion-MNIST is 28; grey replicated to 3 channels).
+        module_kwargs: options of ``space.to_module`` (e.g. ``{"C": 8, "N": 1}`` for a small NB201 network).
+        accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
+        threads: torch CPU threads while training.
+    """
+
+    def __init__(
+        self,
+        space: str = "nb201",
+        epochs: int = 3,
+        n_train: int = 5000,
+        n_val: int = 2500,
+        n_test: int = 2500,
+        batch_size: int = 128,
+        lr: float = 0.1,
+        seed: int = 0,
+        size: int = 28,
+        module_kwargs: dict[str, Any] | None = None,
+        accelerator: str = "cpu",
+        threads: int = 1,
+    ) -> None:
+        self.space_name = canonical_space_name(space)
+        if not hasattr(get_space(self.space_name), "to_module"):
+            raise InvalidChoiceError("space", space, ["nb201", "nb101"])
+        if min(epochs, n_train, n_val, n_test, batch_size) < 1:
+            raise ValueError("epochs, n_train, n_val, n_test, batch_size: must all be >= 1")
+        if n_train + n_val + n_test > 10_000:
+            raise ValueError(f"n_train + n_val + n_test: at most 10000, got {n_train + n_val + n_test}")
+        self.epochs = epochs
+        self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.size = size
+        self.module_kwargs = dict(module_kwargs or {})
+        self.accelerator = accelerator
+        self.threads = threads
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        from bo.lit import TrainSettings, train_classifier
+
+        cfg = TrainSettings(
+            epochs=self.epochs,
+            n_train=self.n_train,
+            n_val=self.n_val,
+            n_test=self.n_test,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            seed=self.seed,
+            size=self.size,
+            accelerator=self.accelerator,
+            threads=self.threads,
+        )
+        out = []
+        for a in archs:
+            t0 = time.perf_counter()
+            res = train_classifier(lambda a=a: self.space.to_module(a, **self.module_kwargs), cfg)
+            out.append(
+                Evaluation(
+                    signal=res["val_acc"],
+                    report={"test_acc": res["test_acc"], "train_loss": res["train_loss"]},
+                    cost_s=time.perf_counter() - t0,
+                )
+            )
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "training",
+            "space": self.space_name,
+            "epochs": self.epochs,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": self.seed,
+            "size": self.size,
+            "module_kwargs": self.module_kwargs,
+            "accelerator": self.accelerator,
+            "threads": self.threads,
+        }
+
+
+#: Oracle kinds, as `Oracle.describe` names them.
+ORACLES: dict[str, type[Oracle]] = {
+    "benchmark": BenchmarkOracle,
+    "training-free": TrainingFreeOracle,
+    "training": TrainingOracle,
+}
+
+
+def build_oracle(desc: dict[str, Any]) -> Oracle:
+    """Rebuild an oracle from `Oracle.describe` output (e.g. a run directory's ``config.json``)."""
+    args = dict(desc)
+    kind = args.pop("kind", None)
+    if kind not in ORACLES:
+        raise InvalidChoiceError("oracle", kind, list(ORACLES))
+    return ORACLES[kind](**args)

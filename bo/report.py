@@ -1,0 +1,358 @@
+"""Reports over search runs: a markdown table per (method, dataset, budget, ...) group and PNG plots.
+
+Runs are read from their directories (`bo.loop` writes ``config.json`` and ``state.json``); runs that differ only in
+their seed form one group. Per group (``shared/PROTOCOL.md``):
+
+* pick test — the report value (test accuracy) of the pick (best feasible signal), mean ± standard deviation
+  over seeds;
+* best test among queried — the best report value of any feasible queried architecture, mean ± sd;
+* signal ceiling — the report value of the architecture maximising the signal over the whole (feasible) space:
+  what the signal allows (with the range over architectures tied at the maximum, where several are);
+  best in space — the best report value over the whole (feasible) space;
+* found max — seeds whose pick reaches the signal's global maximum (ties within `SIGNAL_TIE_TOL` count);
+* query cost — summed oracle cost per run (table training seconds where known), mean; search overhead — the
+  method's own proposal time; one-off costs (training a generator or predictors) on a separate line.
+
+Plots: ``best_so_far.png`` (the pick's report value against queries, mean with a ±sd band, one panel per
+dataset) and ``cost.png`` (query cost, search overhead and one-off cost per group, log scale).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bo.loop import BOState, load_config, load_state
+from bo.oracles import SIGNAL_TIE_TOL
+
+__all__ = [
+    "RunRecord",
+    "Group",
+    "load_runs",
+    "group_runs",
+    "markdown",
+    "plot_best_so_far",
+    "plot_costs",
+    "write_report",
+]
+
+
+@dataclass
+class RunRecord:
+    """What a report needs from one run directory."""
+
+    path: Path
+    state: BOState
+    reference: dict[str, Any]
+
+    @property
+    def config(self):
+        """The run's `bo.loop.RunConfig`."""
+        return self.state.config
+
+    @property
+    def report_metric(self) -> str:
+        """The headline report metric (the oracle's first report)."""
+        rep = self.config.oracle.get("report") or []
+        if rep:
+            return rep[0]
+        return self.reference.get("report_metric") or next(iter(self.state.reports[0]), "test_acc")
+
+    def pick_curve(self) -> np.ndarray:
+        """The pick's report value after each query (``n_queries``; NaN before the first feasible query)."""
+        out = []
+        for k in range(1, self.state.n_queries + 1):
+            i = self.state.pick_index(k)
+            out.append(math.nan if i is None else self.state.reports[i].get(self.report_metric, math.nan))
+        return np.asarray(out, dtype=np.float64)
+
+
+@dataclass
+class Group:
+    """Runs that differ only in their seed."""
+
+    key: dict[str, Any]
+    runs: list[RunRecord] = field(default_factory=list)
+
+    def values(self) -> dict[str, Any]:
+        """The group's figures (see the module docstring); NaN where unknown."""
+        picks, bests, hits, qcost, over = [], [], [], [], []
+        for r in self.runs:
+            s = r.state.summary()
+            picks.append(s["pick_report"].get(r.report_metric, math.nan))
+            bests.append(s["best_report_among_queried"])
+            smax = r.reference.get("signal_max")
+            hits.append(
+                smax is not None and s["pick"] is not None and s["pick_signal"] >= smax - SIGNAL_TIE_TOL
+            )
+            qcost.append(s["query_cost_s"] if s["cost_known"] else math.nan)
+            over.append(s["propose_s"])
+        ref = self.runs[0].reference
+        one_off: dict[str, float | None] = {}
+        for r in self.runs:
+            one_off.update(r.state.one_off_cost_s)
+        return {
+            "seeds": sorted(r.config.seed for r in self.runs),
+            "pick_mean": _mean(picks),
+            "pick_sd": _sd(picks),
+            "best_mean": _mean(bests),
+            "best_sd": _sd(bests),
+            "found_max": int(sum(hits)),
+            "signal_ceiling": ref.get("signal_ceiling", math.nan),
+            "signal_ties": ref.get("signal_max_ties", 1),
+            "signal_ceiling_range": ref.get("signal_ceiling_range"),
+            "best_in_space": ref.get("best_report", math.nan),
+            "feasible_share": ref.get("feasible_share", math.nan),
+            "query_cost_mean": _mean(qcost),
+            "overhead_mean": _mean(over),
+            "n_queries_mean": _mean([r.state.n_queries for r in self.runs]),
+            "one_off": one_off,
+        }
+
+
+def _mean(v: Sequence[float]) -> float:
+    a = np.asarray([x for x in v if x is not None and math.isfinite(x)], dtype=np.float64)
+    return float(a.mean()) if a.size else math.nan
+
+
+def _sd(v: Sequence[float]) -> float:
+    a = np.asarray([x for x in v if x is not None and math.isfinite(x)], dtype=np.float64)
+    return float(a.std(ddof=1)) if a.size > 1 else (0.0 if a.size else math.nan)
+
+
+def load_runs(run_dirs: Sequence[str | Path]) -> list[RunRecord]:
+    """Read run directories; a directory holding no ``state.json`` but run sub-directories contributes those.
+
+    Raises:
+        FileNotFoundError: a path holds no run at all.
+    """
+    out = []
+    for d in run_dirs:
+        p = Path(d)
+        dirs = [p] if (p / "state.json").is_file() else sorted(x.parent for x in p.glob("*/state.json"))
+        if not dirs:
+            raise FileNotFoundError(f"run_dir: {str(p)!r} holds no state.json (nor sub-directories with one)")
+        for x in dirs:
+            cfg = load_config(x) if (x / "config.json").is_file() else {}
+            out.append(RunRecord(x, load_state(x), cfg.get("reference", {})))
+    return out
+
+
+def _group_key(r: RunRecord) -> dict[str, Any]:
+    c = r.config
+    o = c.oracle
+    return {
+        "method": c.method,
+        "options": json.dumps(c.method_options, sort_keys=True) if c.method_options else "",
+        "space": o.get("space", ""),
+        "dataset": o.get("dataset", ""),
+        "signal": o.get("signal", o.get("metric", "")),
+        "oracle": o.get("kind", ""),
+        "constraints": ", ".join(o.get("constraints", [])),
+        "budget": c.budget,
+        "q": c.q,
+    }
+
+
+def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
+    """Runs grouped by everything but the seed, in first-seen order."""
+    groups: dict[str, Group] = {}
+    for r in runs:
+        k = _group_key(r)
+        groups.setdefault(json.dumps(k, sort_keys=True), Group(k)).runs.append(r)
+    return list(groups.values())
+
+
+def _fmt(v: float, nd: int = 2) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v:.{nd}f}"
+
+
+def _pm(m: float, s: float) -> str:
+    return "—" if not math.isfinite(m) else f"{m:.2f} ± {s:.2f}"
+
+
+def _cost(v: float) -> str:
+    if not math.isfinite(v):
+        return "unknown"
+    return f"{v / 3600:.2f} h" if v >= 3600 else f"{v:.0f} s"
+
+
+def _ceiling(v: dict[str, Any]) -> str:
+    """The signal ceiling, with the range over architectures tied at the signal's maximum when there are several."""
+    text = _fmt(v["signal_ceiling"])
+    rng = v.get("signal_ceiling_range")
+    if v.get("signal_ties", 1) > 1 and rng:
+        text += f" ({v['signal_ties']} tied: {_fmt(rng[0])}–{_fmt(rng[1])})"
+    return text
+
+
+def markdown(groups: Sequence[Group]) -> str:
+    """The report table (one row per group) and the one-off cost lines."""
+    constrained = any(g.key["constraints"] for g in groups)
+    head = [
+        "method",
+        "space",
+        "dataset",
+        "signal",
+        *(["constraints", "feasible share"] if constrained else []),
+        "budget",
+        "q",
+        "seeds",
+        "pick test (mean ± sd)",
+        "best test among queried",
+        "signal ceiling",
+        "best in space",
+        "found signal max",
+        "query cost (mean)",
+        "search overhead",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    one_off: dict[str, dict[str, float | None]] = {}
+    for g in groups:
+        v = g.values()
+        k = g.key
+        method = k["method"] + (f" {k['options']}" if k["options"] else "")
+        seeds = v["seeds"]
+        seed_s = f"{len(seeds)} ({seeds[0]}–{seeds[-1]})" if len(seeds) > 1 else str(seeds[0])
+        row = [method, k["space"], k["dataset"], k["signal"]]
+        if constrained:
+            row += [k["constraints"] or "—", _fmt(100 * v["feasible_share"], 1) + " %"]
+        row += [
+            str(k["budget"]),
+            str(k["q"]),
+            seed_s,
+            _pm(v["pick_mean"], v["pick_sd"]),
+            _pm(v["best_mean"], v["best_sd"]),
+            _ceiling(v),
+            _fmt(v["best_in_space"]),
+            f"{v['found_max']}/{len(seeds)}",
+            _cost(v["query_cost_mean"]),
+            f"{v['overhead_mean']:.2f} s",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+        if v["one_off"]:
+            one_off.setdefault(k["method"], {}).update(v["one_off"])
+    lines.append("")
+    if one_off:
+        for m, items in one_off.items():
+            parts = [f"{name}: {_cost(c) if c is not None else 'unknown'}" for name, c in items.items()]
+            lines.append(f"One-off cost ({m}): " + "; ".join(parts) + ".")
+    else:
+        lines.append("One-off cost: none (no method trained a generator or predictor).")
+    return "\n".join(lines) + "\n"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
+    """The pick's report value against queries (mean ± sd band over seeds), one panel per (space, dataset)."""
+    plt = _plt()
+    panels = list(dict.fromkeys((g.key["space"], g.key["dataset"]) for g in groups))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (space, ds) in zip(axes[0], panels, strict=True):
+        metric = "test"
+        for g in groups:
+            if (g.key["space"], g.key["dataset"]) != (space, ds):
+                continue
+            metric = g.runs[0].report_metric
+            n = max(r.config.budget for r in g.runs)
+            curves = np.full((len(g.runs), n), np.nan)
+            for j, r in enumerate(g.runs):
+                c = r.pick_curve()
+                if c.size:
+                    curves[j, : c.size] = c
+                    curves[j, c.size :] = c[-1]  # a run that stopped early keeps its pick
+            x = np.arange(1, n + 1)
+            with np.errstate(all="ignore"):
+                m, s = np.nanmean(curves, 0), np.nanstd(curves, 0)
+            label = f"{g.key['method']} (b={g.key['budget']}, {len(g.runs)} seeds)"
+            ax.plot(x, m, label=label)
+            ax.fill_between(x, m - s, m + s, alpha=0.2)
+        ceil = next(
+            (
+                g.runs[0].reference.get("signal_ceiling")
+                for g in groups
+                if (g.key["space"], g.key["dataset"]) == (space, ds)
+            ),
+            None,
+        )
+        if ceil is not None and math.isfinite(ceil):
+            ax.axhline(ceil, color="k", ls="--", lw=0.8, label="signal ceiling")
+        ax.set_title(f"{space} · {ds}")
+        ax.set_xlabel("queries")
+        ax.set_ylabel(f"pick {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_costs(groups: Sequence[Group], path: str | Path) -> None:
+    """Mean query cost, search overhead and one-off cost per group (seconds, log scale; unknown costs omitted)."""
+    plt = _plt()
+    labels, parts = [], {"query cost": [], "search overhead": [], "one-off": []}
+    for g in groups:
+        v = g.values()
+        labels.append(f"{g.key['method']}\n{g.key['dataset']} b={g.key['budget']}")
+        parts["query cost"].append(v["query_cost_mean"])
+        parts["search overhead"].append(v["overhead_mean"])
+        known = [c for c in v["one_off"].values() if c is not None]
+        parts["one-off"].append(sum(known) if known else math.nan)
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(labels) + 2), 4))
+    x = np.arange(len(labels))
+    w = 0.27
+    for k, (name, vals) in enumerate(parts.items()):
+        ax.bar(x + (k - 1) * w, np.nan_to_num(vals, nan=0.0), w, label=name)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("seconds per run (mean)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _save(fig, path: str | Path) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, p)
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[str, list[Path]]:
+    """Markdown of the runs and, when ``out`` is given, ``out/report.md``, ``best_so_far.png``, ``cost.png``.
+
+    Returns:
+        The markdown text and the files written.
+    """
+    groups = group_runs(load_runs(run_dirs))
+    text = markdown(groups)
+    files: list[Path] = []
+    if out is not None:
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        md = d / "report.md"
+        tmp = md.with_name(f".report.md.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, md)
+        plot_best_so_far(groups, d / "best_so_far.png")
+        plot_costs(groups, d / "cost.png")
+        files = [md, d / "best_so_far.png", d / "cost.png"]
+    return text, files

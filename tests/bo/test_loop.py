@@ -1,0 +1,224 @@
+"""The search harness (bo/loop.py): run directory, pure step, free re-queries, kill-and-resume loses nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from bo.loop import (
+    METHODS,
+    BOState,
+    RunConfig,
+    RunExistsError,
+    get_method,
+    load_state,
+    register_method,
+    resume_search,
+    run_search,
+    step,
+)
+from bo.oracles import BenchmarkOracle
+from nag.errors import InvalidChoiceError
+
+torch.set_num_threads(1)
+
+
+class Interrupted(RuntimeError):
+    """Stands for a kill in the middle of a run."""
+
+
+class CountingOracle(BenchmarkOracle):
+    """A benchmark oracle that counts its evaluations and can fail after ``fail_after`` of them."""
+
+    def __init__(self, *args, fail_after: int | None = None, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def evaluate(self, archs):
+        out = []
+        for a in archs:
+            if self.fail_after is not None and self.calls >= self.fail_after:
+                raise Interrupted(f"killed after {self.calls} evaluations")
+            self.calls += 1
+            out += super().evaluate([a])
+        return out
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return BenchmarkOracle("nb201", "cifar100")
+
+
+def test_run_directory_files(tmp_path, oracle):
+    st = run_search("evolution", oracle, budget=14, seed=3, run_dir=tmp_path)
+    assert st.done and st.stop_reason == "budget spent" and st.n_queries == 14
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["config"]["method"] == "evolution" and cfg["config"]["oracle"] == oracle.describe()
+    assert cfg["reference"]["signal_ceiling"] == pytest.approx(oracle.reference()["signal_ceiling"])
+    back = load_state(tmp_path)
+    assert back.to_json() == st.to_json()
+    rows = list(csv.DictReader((tmp_path / "queries.csv").open()))
+    assert [r["arch"] for r in rows] == st.archs
+    assert [float(r["test_acc"]) for r in rows] == pytest.approx([r["test_acc"] for r in st.reports])
+    jl = [json.loads(x) for x in (tmp_path / "queries.jsonl").read_text().splitlines()]
+    assert [r["signal"] for r in jl] == pytest.approx(st.signals)
+    best = list(csv.DictReader((tmp_path / "best_so_far.csv").open()))
+    b = [float(r["best_signal"]) for r in best]
+    assert b == sorted(b) and b[-1] == pytest.approx(max(st.signals))
+    assert best[-1]["pick"] == st.summary()["pick"]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+    with pytest.raises(RunExistsError):
+        run_search("evolution", oracle, budget=14, seed=3, run_dir=tmp_path)
+    with pytest.raises(ValueError, match="^resume:"):
+        run_search("evolution", oracle, budget=15, seed=3, run_dir=tmp_path, resume=True)
+    # resuming a finished run changes nothing
+    assert run_search("evolution", oracle, budget=14, seed=3, run_dir=tmp_path, resume=True).archs == st.archs
+
+
+def test_step_is_pure_and_deterministic(oracle):
+    domain = oracle.domain()
+    method = get_method("local", domain, oracle)
+    s0 = BOState(RunConfig("local", oracle.describe(), budget=30, q=2, seed=1))
+    states = [s0]
+    for _ in range(12):
+        states.append(step(states[-1], method, oracle, domain))
+    for a, b in zip(states, states[1:], strict=False):
+        before = json.dumps(a.to_json(), sort_keys=True)
+        again = step(a, method, oracle, domain)
+        assert json.dumps(a.to_json(), sort_keys=True) == before  # the input is not modified
+        assert (
+            again.archs == b.archs and again.method_state == b.method_state and again.rng_state == b.rng_state
+        )
+    assert states[-1].n_queries == 24 and len(set(states[-1].keys)) == 24
+
+
+def test_known_architectures_are_free(oracle):
+    class Repeat:
+        name = "repeat"
+
+        def __init__(self, domain, oracle_):
+            self.domain = domain
+
+        def propose(self, state, q, rng):
+            if state.n_steps >= 4:
+                return []
+            a = self.domain.sample(1, np.random.default_rng(123))[0]  # the same architecture every step
+            return [a, a][:q]
+
+        def observe(self, state, archs, evaluations):
+            state.method_state.setdefault("seen", []).extend(e.signal for e in evaluations)
+
+    register_method("repeat-test", Repeat)
+    try:
+        oc = CountingOracle("nb201", "cifar100")
+        st = run_search("repeat-test", oc, budget=5, q=2, seed=0)
+    finally:
+        del METHODS["repeat-test"]
+    assert st.n_queries == 1 and oc.calls == 1  # one query, evaluated once
+    assert st.n_free == 7  # the duplicate in the first batch and both proposals of the three later steps
+    assert st.query_cost_s == pytest.approx(st.costs[0])
+    assert (
+        len(st.method_state["seen"]) == 8 and len(set(st.method_state["seen"])) == 1
+    )  # the method saw them all
+    assert st.done and st.stop_reason == "the method proposed nothing more"
+
+
+def test_unknown_method_or_option(oracle):
+    with pytest.raises(InvalidChoiceError, match="^method:.*random"):
+        get_method("bananas-test", oracle.domain(), oracle)
+    with pytest.raises(InvalidChoiceError, match="^option:.*population_size, sample_size"):
+        get_method("evolution", oracle.domain(), oracle, population=5)
+    with pytest.raises(InvalidChoiceError, match="^option:"):
+        get_method("random", oracle.domain(), oracle, n_init=5)
+
+
+def test_stall_limit(oracle):
+    class Stuck:
+        name = "stuck"
+
+        def __init__(self, domain, oracle_):
+            self.domain = domain
+
+        def propose(self, state, q, rng):
+            return self.domain.sample(1, np.random.default_rng(7))
+
+        def observe(self, state, archs, evaluations):
+            return None
+
+    register_method("stuck-test", Stuck)
+    try:
+        st = run_search("stuck-test", oracle, budget=5, seed=0, max_stall=20)
+    finally:
+        del METHODS["stuck-test"]
+    assert st.n_queries == 1 and st.n_free == 20 and "no new architecture" in st.stop_reason
+
+
+@pytest.mark.parametrize(
+    "method,q,k",
+    [("random", 1, 7), ("evolution", 1, 13), ("local", 1, 16), ("evolution", 3, 14), ("local", 4, 13)],
+)
+def test_interrupt_and_resume_loses_and_repeats_nothing(tmp_path, oracle, method, q, k):
+    budget = 25
+    full = run_search(method, oracle, budget, q=q, seed=5)
+    failing = CountingOracle("nb201", "cifar100", fail_after=k)
+    with pytest.raises(Interrupted):
+        run_search(method, failing, budget, q=q, seed=5, run_dir=tmp_path)
+    saved = load_state(tmp_path)
+    assert saved.n_queries + len(saved.pending) == k  # every paid evaluation is on disk
+    if k % q:
+        assert saved.pending  # killed inside a batch: its finished evaluations wait in `pending`
+    counting = CountingOracle("nb201", "cifar100")
+    st = run_search(method, counting, budget, q=q, seed=5, run_dir=tmp_path, resume=True)
+    assert st.archs == full.archs and st.signals == full.signals
+    assert len(set(st.keys)) == st.n_queries == budget
+    assert failing.calls + counting.calls == budget  # nothing evaluated twice
+    assert st.method_state == full.method_state and st.rng_state == full.rng_state
+    assert load_state(tmp_path).pending == {}
+
+
+def test_killed_process_resumes(tmp_path, oracle):
+    """A real SIGKILL of a search process after some queries; the resumed run equals an uninterrupted one."""
+    run_dir = tmp_path / "run"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, torch
+        torch.set_num_threads(1)
+        from bo.loop import run_search
+        from bo.oracles import BenchmarkOracle
+        def kill(state):
+            if state.n_queries >= 9:
+                os.kill(os.getpid(), signal.SIGKILL)
+        run_search("evolution", BenchmarkOracle("nb201", "cifar100"), 20, seed=11, run_dir={str(run_dir)!r}, callback=kill)
+        """
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == -9, res.stderr
+    assert load_state(run_dir).n_queries == 9
+    st = resume_search(run_dir)
+    full = run_search("evolution", oracle, 20, seed=11)
+    assert st.archs == full.archs and len(set(st.keys)) == 20
+    assert st.method_state == full.method_state
+
+
+def test_constraints_pick_is_feasible():
+    o = BenchmarkOracle("nb201", "cifar10", constraints=["latency:edgegpu<=3.5"])
+    st = run_search("random", o, budget=30, seed=0)
+    s = st.summary()
+    i = s["pick_query"] - 1
+    assert st.feasible[i] and s["pick_report"]["latency_edgegpu"] <= 3.5
+    feasible_sig = [sg for sg, ok in zip(st.signals, st.feasible, strict=True) if ok]
+    assert s["pick_signal"] == max(feasible_sig)
+    assert any(not ok for ok in st.feasible)  # some queries were infeasible and never picked
+    bsf = st.best_so_far
+    assert all(math.isnan(b) or b <= s["pick_signal"] for b in bsf)
