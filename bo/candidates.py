@@ -71,6 +71,11 @@ class DiffusionBO:
         steps / solver: the sampler.
         proposals: ``"diffusion"`` (guided generator), ``"mutation"`` (mutations of the best queried, BANANAS) or
             ``"random"`` (uniform samples) — the pool the acquisition scores.
+        zc: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each rank-transformed over the
+            space; CIFAR-10's for CIFAR-100) to the GP features that score the pool; guidance then uses a second GP
+            on the graph features alone (metrics do not exist for noisy graphs). Their compute time is not in the
+            tables: it is reported as unknown.
+        gp_maxiter: L-BFGS iterations of each GP hyper-parameter fit.
     """
 
     name = "diffusion-bo"
@@ -92,6 +97,8 @@ class DiffusionBO:
         steps: int = 10,
         solver: str = "dpm",
         proposals: str = "diffusion",
+        zc: bool = False,
+        gp_maxiter: int = 75,
     ) -> None:
         from nag.diffusion.model import GraphDiffusionModel
         from nag.guidance import scale_schedule
@@ -103,8 +110,10 @@ class DiffusionBO:
         if proposals not in PROPOSALS:
             raise InvalidChoiceError("proposals", proposals, PROPOSALS)
         self.proposals = proposals
+        self.gp_maxiter = gp_maxiter
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
+        self.zc = self._zc_matrix(oracle) if zc else None
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)
         self.model = None
         if proposals == "diffusion":
@@ -126,6 +135,36 @@ class DiffusionBO:
         self.steps, self.solver = steps, solver
 
     # ------------------------------------------------------------------ helpers
+    def _zc_matrix(self, oracle: Oracle) -> np.ndarray:
+        """``15625 x M`` rank-transformed training-free metrics of every NB201 cell (index order)."""
+        from scipy.stats import rankdata
+
+        from nag.benchmarks import get_benchmark
+
+        if self.space.name != "nb201":
+            raise InvalidChoiceError("zc", True, [False])
+        bench = get_benchmark("nb201")
+        ds = bench.resolve_dataset(oracle.describe().get("dataset", "cifar10"))
+        names = [m for m in bench.metrics(ds) if m.startswith("zc_")] or [
+            m for m in bench.metrics("cifar10") if m.startswith("zc_")
+        ]
+        src = ds if any(m.startswith("zc_") for m in bench.metrics(ds)) else "cifar10"
+        cols = []
+        for m in names:
+            v = bench.column(src, m)
+            if np.isnan(v).all() or np.nanstd(v) == 0:
+                continue
+            r = rankdata(np.nan_to_num(v, nan=np.nanmin(v)), method="average") / len(v)
+            cols.append(r)
+        return np.stack(cols, 1)
+
+    def _features(self, archs: list[Any], with_zc: bool) -> torch.Tensor:
+        F = graph_features(self.space.encode(archs))
+        if with_zc and self.zc is not None:
+            z = self.zc[[self.space.index(a) for a in archs]]
+            F = torch.cat([F.double(), torch.as_tensor(z, dtype=torch.float64)], 1)
+        return F
+
     def _generate(self, n: int, terms, exclude: Sequence[Any], seed: int) -> list[Any]:
         from nag.guidance import guided_generate
 
@@ -155,14 +194,11 @@ class DiffusionBO:
                 ys.append(float(s))
         return archs, torch.tensor(ys, dtype=torch.float64)
 
-    def _fit(self, archs: list[Any], y: torch.Tensor):
+    def _fit(self, archs: list[Any], y: torch.Tensor, with_zc: bool = False):
         g = self.space.encode(archs)
         if self.surrogate_kind == "gp":
-            return GPSurrogate().fit(graph_features(g), y)
+            return GPSurrogate(maxiter=self.gp_maxiter).fit(self._features(archs, with_zc), y)
         return EnsembleSurrogate(g.ops, seed=len(archs), ensemble=5, max_epochs=200, min_epochs=50).fit(g, y)
-
-    def _posterior(self, sur, graph) -> tuple[torch.Tensor, torch.Tensor]:
-        return sur.posterior(graph_features(graph)) if isinstance(sur, GPSurrogate) else sur.posterior(graph)
 
     # ------------------------------------------------------------------ SearchMethod
     def propose(self, state: BOState, q: int, rng: np.random.Generator) -> list[Any]:
@@ -185,6 +221,7 @@ class DiffusionBO:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sur = self._fit(archs, y)
+            scorer = self._fit(archs, y, with_zc=True) if self.zc is not None else sur
             y_std = float(y.std()) or 1.0
 
             if isinstance(sur, GPSurrogate):
@@ -210,7 +247,7 @@ class DiffusionBO:
             if not pool:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
-            return [pool[i] for i in self._select(sur, pool, y, q)]
+            return [pool[i] for i in self._select(scorer, pool, y, q)]
 
     def _pool_without_generator(
         self, archs: list[Any], y: torch.Tensor, queried: set, rng: np.random.Generator
@@ -238,14 +275,18 @@ class DiffusionBO:
         g = self.space.encode(pool)
         with torch.no_grad():
             if self.acquisition == "ucb" or not isinstance(sur, GPSurrogate):
-                m, s = self._posterior(sur, g)
+                m, s = (
+                    sur.posterior(self._features(pool, self.zc is not None))
+                    if isinstance(sur, GPSurrogate)
+                    else sur.posterior(g)
+                )
                 score = ucb(m, s, self.beta)
                 return torch.argsort(score, descending=True)[:q].tolist()
         from botorch.acquisition.logei import qLogExpectedImprovement
         from botorch.optim import optimize_acqf_discrete
 
         acq = qLogExpectedImprovement(sur.model, best_f=float(y.max()))
-        X = sur._prep(graph_features(g))
+        X = sur._prep(self._features(pool, self.zc is not None))
         chosen, _ = optimize_acqf_discrete(acq, q=min(q, len(pool)), choices=X, unique=True)
         rows = {tuple(r.tolist()): i for i, r in enumerate(X)}
         return [rows[tuple(r.tolist())] for r in chosen]

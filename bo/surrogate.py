@@ -17,7 +17,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
@@ -52,9 +51,14 @@ class GPSurrogate:
     Constant feature columns (fixed parts of the encoding) are dropped at `fit`, so ARD lengthscales are learnt only
     for features that vary among the observed architectures... and, to keep a gradient for guidance, the kept
     column indices are applied to any new features, relaxed or not.
+
+    Args:
+        maxiter: L-BFGS iterations of the marginal-likelihood fit (BoTorch's default is larger; small GPs converge
+            early and the fit dominates a BO step on a CPU otherwise).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, maxiter: int = 200) -> None:
+        self.maxiter = maxiter
         self.model: SingleTaskGP | None = None
         self.columns: torch.Tensor | None = None
         self.lo: torch.Tensor | None = None
@@ -86,7 +90,7 @@ class GPSurrogate:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                fit_gpytorch_mll(mll)
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.maxiter}})
             except ModelFittingError:  # keep the prior hyper-parameters: still a valid GP
                 pass
         self.model.eval()
@@ -134,7 +138,3 @@ class EnsembleSurrogate:
     def differentiable(self) -> Callable[[ArchGraph], torch.Tensor]:
         """``graph -> B`` standardised ensemble mean, differentiable (for guidance on denoised graphs)."""
         return self.predictor.as_objective()
-
-
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()
