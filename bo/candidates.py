@@ -76,6 +76,7 @@ class DiffusionBO:
             on the graph features alone (metrics do not exist for noisy graphs). Their compute time is not in the
             tables: it is reported as unknown.
         gp_maxiter: L-BFGS iterations of each GP hyper-parameter fit.
+        beta_decay: shrink ``beta`` linearly with the remaining budget (pure exploitation at the last query).
     """
 
     name = "diffusion-bo"
@@ -99,6 +100,7 @@ class DiffusionBO:
         proposals: str = "diffusion",
         zc: bool = False,
         gp_maxiter: int = 75,
+        beta_decay: bool = False,
     ) -> None:
         from nag.diffusion.model import GraphDiffusionModel
         from nag.guidance import scale_schedule
@@ -111,6 +113,7 @@ class DiffusionBO:
             raise InvalidChoiceError("proposals", proposals, PROPOSALS)
         self.proposals = proposals
         self.gp_maxiter = gp_maxiter
+        self.beta_decay = beta_decay
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
         self.zc = self._zc_matrix(oracle) if zc else None
@@ -218,6 +221,9 @@ class DiffusionBO:
                 return sample_new(self.domain, state, n, rng)
             return self._generate(n, [], queried, seed)[:q]
         state.method_state["phase"] = "bo"
+        beta = self.beta
+        if self.beta_decay:
+            beta = self.beta * max(state.config.budget - state.n_queries - 1, 0) / max(state.config.budget, 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sur = self._fit(archs, y)
@@ -228,7 +234,7 @@ class DiffusionBO:
 
                 def acq_fn(g):
                     m, s = sur.posterior(graph_features(g))
-                    return ucb(m, s, self.beta) / y_std
+                    return ucb(m, s, beta) / y_std
             else:
                 acq_fn = sur.differentiable()
             if self.proposals == "diffusion":
@@ -247,7 +253,7 @@ class DiffusionBO:
             if not pool:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
-            return [pool[i] for i in self._select(scorer, pool, y, q)]
+            return [pool[i] for i in self._select(scorer, pool, y, q, beta)]
 
     def _pool_without_generator(
         self, archs: list[Any], y: torch.Tensor, queried: set, rng: np.random.Generator
@@ -271,7 +277,7 @@ class DiffusionBO:
                 out.append(a)
         return out
 
-    def _select(self, sur, pool: list[Any], y: torch.Tensor, q: int) -> list[int]:
+    def _select(self, sur, pool: list[Any], y: torch.Tensor, q: int, beta: float) -> list[int]:
         g = self.space.encode(pool)
         with torch.no_grad():
             if self.acquisition == "ucb" or not isinstance(sur, GPSurrogate):
@@ -280,7 +286,7 @@ class DiffusionBO:
                     if isinstance(sur, GPSurrogate)
                     else sur.posterior(g)
                 )
-                score = ucb(m, s, self.beta)
+                score = ucb(m, s, beta)
                 return torch.argsort(score, descending=True)[:q].tolist()
         from botorch.acquisition.logei import qLogExpectedImprovement
         from botorch.optim import optimize_acqf_discrete

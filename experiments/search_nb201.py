@@ -157,12 +157,13 @@ def run_grid(
                 if methods and m not in methods:
                     continue
                 opts = dict(opts or {})
+                name = opts.pop("method", m)  # a label may run a registered method with its own options
                 res = []
                 for s in seeds or _seeds(spec["seeds"]):
-                    key = json.dumps([space, oracle.dataset, oracle.signal, m, opts, b, s], sort_keys=True)
+                    key = json.dumps([space, oracle.dataset, oracle.signal, name, opts, b, s], sort_keys=True)
                     r = cache.get(key)
                     if r is None:
-                        r = one_run(oracle, ref, m, opts, b, s)
+                        r = one_run(oracle, ref, name, opts, b, s)
                         cache.put(key, r)
                     res.append(r)
                 picks = k * np.array([_nan(r["pick_report"]) for r in res])
