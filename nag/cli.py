@@ -234,6 +234,66 @@ def train_diffusion_cmd(
     )
 
 
+@train_app.command("predictor")
+def train_predictor_cmd(
+    space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", help="Label, dataset-prefixed: cifar10_test_acc, in16_val_acc_hp12, cora_val_perf."
+        ),
+    ] = "cifar10_test_acc",
+    n_train: Annotated[
+        int, typer.Option("--n-train", help="Random labelled architectures to train on.")
+    ] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    features: Annotated[
+        str, typer.Option("--features", help="Extra inputs: zc (training-free metrics) or none.")
+    ] = "zc",
+    noise_aware: Annotated[
+        str,
+        typer.Option(
+            "--noise-aware", help="Diffusion checkpoint: train a noise-aware predictor for guidance."
+        ),
+    ] = "",
+    ensemble: Annotated[int, typer.Option("--ensemble", help="Ensemble members.")] = 5,
+    accelerator: Annotated[
+        str, typer.Option("--accelerator", help="Lightning accelerator: cpu, gpu, auto.")
+    ] = "cpu",
+    out: Annotated[str, typer.Option("--out", help="Save the predictor to FILE (.pt).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Train an accuracy predictor on --n-train random labelled architectures; test it on all the others."""
+    if n_train < 2:
+        raise UsageError(f"n_train: must be >= 2, got {n_train}")
+    if accelerator not in ("cpu", "gpu", "cuda", "mps", "auto"):
+        raise InvalidChoiceError("accelerator", accelerator, ("cpu", "gpu", "cuda", "mps", "auto"))
+    import torch
+
+    torch.set_num_threads(2)
+    from predictors.api import train_predictor
+
+    _, rep = train_predictor(
+        space=space, target=target, dataset=None, n_train=n_train, seed=seed,
+        noise_aware_model_path=noise_aware or None, out=out or None, features=features,
+        ensemble=ensemble, accelerator=accelerator,
+    )  # fmt: skip
+    if as_json:
+        print(json.dumps(_json_safe(rep), indent=1))
+        return
+    test = rep["test"]
+    print(
+        f"{rep['space']} {rep['dataset']} {rep['target']}: trained on {rep['n_train']} "
+        f"({'noise-aware, ' if rep['noise_aware'] else ''}features: {', '.join(rep['features']) or 'graph only'}) "
+        f"in {rep['fit'].get('train_seconds', float('nan')):.1f} s"
+    )
+    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()))
+    for t, tau in (rep.get("test_by_t") or {}).items():
+        print(f"t={t}: kendall_tau {tau:.4f}")
+    if out:
+        print(f"saved {out}")
+
+
 @app.command("generate")
 def generate_cmd(
     space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
@@ -247,8 +307,41 @@ def generate_cmd(
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Model file (default: checkpoints/).")] = "",
     out: Annotated[str, typer.Option("--out", help="Write the architectures to FILE (.jsonl or .csv).")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
+    maximize: Annotated[
+        list[str] | None,
+        typer.Option("--maximize", help="Objective to maximise, e.g. accuracy:cifar10 (repeatable)."),
+    ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--constraint", help='Constraint, e.g. "latency:edgegpu<=3.5" or "params<=0.8" (repeatable).'
+        ),
+    ] = None,
+    pareto: Annotated[
+        str, typer.Option("--pareto", help="Sweep a trade-off, e.g. accuracy:cifar10,latency:pixel3.")
+    ] = "",
+    n_train: Annotated[
+        int, typer.Option("--n-train", help="Labelled architectures for the accuracy predictor.")
+    ] = 100,
+    guidance_scale: Annotated[
+        float, typer.Option("--guidance-scale", help="Scale of the objective term.")
+    ] = 3.0,
+    constraint_scale: Annotated[
+        float, typer.Option("--constraint-scale", help="Scale of each constraint.")
+    ] = 20.0,
+    schedule: Annotated[
+        str, typer.Option("--schedule", help="Guidance-scale schedule: constant, linear, cosine.")
+    ] = "cosine",
+    pool: Annotated[
+        int, typer.Option("--pool", help="Guided candidates re-ranked by the clean predictor.")
+    ] = 0,
 ) -> None:
-    """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr."""
+    """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr.
+
+    With --maximize / --constraint / --pareto, sampling is guided by predictors (accuracy: an ensemble trained here
+    on --n-train labelled architectures; latency: a model fitted on the device's table), hard constraints are
+    re-checked on the decoded architectures, and each line also shows predicted and true values.
+    """
     from pathlib import Path
 
     from nag.diffusion.schedules import SOLVERS
@@ -278,6 +371,10 @@ def generate_cmd(
     model = GraphDiffusionModel.from_state(state)
     if model.space_name != sp.name:
         raise UsageError(f"checkpoint: {str(path)!r} was trained on {model.space_name!r}, not {sp.name!r}")
+    if maximize or constraint or pareto:
+        _guided_generate(sp, model, n, seed, steps, solver, maximize or [], constraint or [], pareto, n_train,
+                         guidance_scale, constraint_scale, schedule, pool, out, quiet)  # fmt: skip
+        return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
     lines = [sp.format(a) for a in res.archs]
     print("\n".join(lines))
@@ -294,6 +391,116 @@ def generate_cmd(
             f"{res.attempts} samples drawn, {res.solver} {res.steps} steps, {n / res.seconds:.0f} archs/s"
         )
         con.print(t)
+
+
+def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, pareto, n_train, scale, c_scale,
+                     schedule, pool, out, quiet) -> None:  # fmt: skip
+    """`nag generate` with objectives / constraints / a Pareto sweep (see `generate_cmd`)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from nag.guidance import (
+        constraint as constraint_term,
+    )
+    from nag.guidance import (
+        guided_generate,
+        hypervolume_2d,
+        objective,
+        pareto_generate,
+        pareto_mask,
+        parse_condition,
+        scale_schedule,
+    )
+    from predictors.objectives import build_target
+
+    sched = scale_schedule(schedule, model.schedule.num_train_timesteps)
+    kw = {"n_train": n_train, "seed": seed}
+    if pareto:
+        parts = [p.strip() for p in pareto.split(",")]
+        if len(parts) != 2:
+            raise UsageError(
+                f"pareto: {pareto!r} must name two targets, e.g. accuracy:cifar10,latency:pixel3"
+            )
+        maximize, pareto_cost = [parts[0]], parts[1]
+    objs = [build_target(sp, m, model, kind="maximize", **kw) for m in maximize]
+    cons = [build_target(sp, c, model, kind="constraint") for c in constraints]
+    terms = [objective(t.guide, scale=scale, schedule=sched, name=str(t.condition)) for t in objs]
+    for c in cons:
+        width = 0.05 * max(abs(c.condition.bound), 1e-6)
+        terms.append(constraint_term(c.guide, c.condition.bound, c.condition.op, width=width, scale=c_scale,
+                                     schedule=sched, name=str(c.condition)))  # fmt: skip
+
+    def feasible(archs):
+        ok = np.ones(len(archs), dtype=bool)
+        for c in cons:
+            ok &= c.condition.satisfied(c.predict(archs))
+        return ok
+
+    rank = (lambda archs: sum(t.predict(archs) for t in objs)) if objs else None
+    if pareto:
+        cost = build_target(sp, parse_condition(pareto_cost, "pareto", require_bound=False), model)
+        values = cost.predict(list(sp.enumerate())) if hasattr(sp, "enumerate") else None
+        if values is None:
+            raise UsageError(f"pareto: space {sp.name!r} has no enumeration to set the sweep's bounds")
+        bounds = np.quantile(values, np.linspace(0.02, 0.98, max(3, min(12, n // 5))))
+
+        def evaluate(archs):
+            return np.stack([objs[0].predict(archs), cost.predict(archs)], 1)
+
+        res = pareto_generate(model, sp, terms[0], cost.guide, bounds, evaluate, n_per_bound=max(1, n // len(bounds)),
+                              schedule=sched, cost_scale=c_scale, seed=seed, steps=steps, solver=solver)  # fmt: skip
+        archs = res.front_archs
+        shown = [objs[0], cost]
+    else:
+        res = guided_generate(model, sp, n, terms, feasible=feasible if cons else None, rank=rank,
+                              pool=pool or (4 * n if objs else n), seed=seed, steps=steps, solver=solver)  # fmt: skip
+        archs, shown = res.archs, objs + cons
+    rows = []
+    pred = [t.predict(archs) for t in shown]
+    true = [t.truth(archs) if t.truth else None for t in shown]
+    for i, a in enumerate(archs):
+        parts = [sp.format(a)]
+        for t, p, tv in zip(shown, pred, true, strict=True):
+            shown_true = "" if tv is None else f" true {tv[i]:.3f}"
+            parts.append(f"{t.condition.name} pred {p[i]:.3f}{shown_true} {t.unit}")
+        rows.append(parts[0])
+        print("  ".join(parts))
+    if out:
+        _write_archs(Path(out), rows)
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(stderr=True)
+    tab = Table(title=f"{len(archs)} architectures ({'Pareto front' if pareto else 'guided'})")
+    tab.add_column("target")
+    tab.add_column("predicted mean")
+    tab.add_column("true mean")
+    tab.add_column("true best")
+    tab.add_column("truly feasible")
+    for t, p, tv in zip(shown, pred, true, strict=True):
+        lower = t.condition.op == "<=" or (pareto and t is shown[-1])
+        best = "" if tv is None else f"{(np.nanmin(tv) if lower else np.nanmax(tv)):.3f}"
+        feas = (
+            "" if tv is None or not t.condition.is_constraint else f"{t.condition.satisfied(tv).mean():.0%}"
+        )
+        tab.add_row(str(t.condition), f"{np.mean(p):.3f}", "" if tv is None else f"{np.nanmean(tv):.3f}",
+                    best, feas)  # fmt: skip
+    caption = f"{res.attempts} samples drawn, {res.seconds:.1f} s"
+    if pareto:
+        true_pts = np.stack([true[0], true[1]], 1) if true[0] is not None and true[1] is not None else None
+        if true_pts is not None:
+            allv = np.stack([shown[0].truth(list(sp.enumerate())), shown[1].truth(list(sp.enumerate()))], 1)
+            ref = (float(np.nanmin(allv[:, 0])), float(np.nanmax(allv[:, 1])))
+            hv = hypervolume_2d(true_pts, ref)
+            hv_true = hypervolume_2d(allv[pareto_mask(allv, (True, False))], ref)
+            caption += f"; hypervolume (true values) {hv:.3f} = {hv / hv_true:.1%} of the true front's"
+    else:
+        caption += f"; {res.infeasible} rejected by constraints, {res.duplicates} repeats"
+    tab.caption = caption
+    con.print(tab)
 
 
 @zc_app.command("compute")

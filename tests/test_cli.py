@@ -337,3 +337,43 @@ def test_report_table_and_plots(capsys, tmp_path):
     assert any(ln.startswith("One-off cost") for ln in lines)
     for name in ("report.md", "best_so_far.png", "cost.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_generate_with_constraints_prints_predicted_and_true_values(capsys):
+    code, out, err = run(
+        ["generate", "--space", "nb201", "-n", "6", "--constraint", "params<=0.3",
+         "--constraint", "latency:edgegpu<=2.5", "--steps", "5"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 6 and len({ln.split()[0] for ln in lines}) == 6
+    for ln in lines:
+        f = ln.split()
+        params_true = float(f[f.index("params") + 4])
+        assert params_true <= 0.3  # hard constraint, exact predictor
+        assert "latency:edgegpu" in f
+    assert "rejected by constraints" in err
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["--constraint", "latency:edgegpu"], "constraint"),
+        (["--constraint", "latency:nokia<=3"], "device"),
+        (["--maximize", "flops"], "target"),
+        (["--pareto", "accuracy:cifar10"], "pareto"),
+        (["--schedule", "exp", "--constraint", "params<=0.3"], "schedule"),
+    ],
+)
+def test_generate_guided_bad_input(capsys, args, field):
+    code, _, err = run(["generate", "--space", "nb201", "-n", "3", *args], capsys)
+    assert code == 2
+    assert err.strip().startswith(f"error: {field}") and len(err.strip().splitlines()) == 1
+
+
+def test_train_predictor_bad_input(capsys):
+    code, _, err = run(["train", "predictor", "--target", "cifar10_bogus"], capsys)
+    assert code == 2 and err.startswith("error: target")
+    code, _, err = run(["train", "predictor", "--n-train", "1"], capsys)
+    assert code == 2 and err.startswith("error: n_train")

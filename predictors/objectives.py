@@ -1,0 +1,200 @@
+"""Targets for guided generation: which predictor serves ``accuracy:<dataset>``, ``latency:<device>``, ``params``.
+
+A `Target` bundles, for one condition given at sampling time (`nag.guidance.Condition`):
+
+* ``guide`` — a differentiable ``fn(x_t, t) -> B`` for the sampler (a noise-aware accuracy predictor trained with the
+  sampler's own noise schedule, or a clean model evaluated on the denoiser's posterior graph,
+  `nag.guidance.on_denoised`);
+* ``predict`` — clean predictions on decoded architectures (re-ranking, hard constraints), in the target's unit;
+* ``truth`` — the benchmark's true values where a table exists (reports only; never used to steer).
+
+`build_target` parses the text; the accuracy predictor is trained here on ``n_train`` labelled architectures drawn at
+random (seeded) unless one is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from nag.errors import InvalidChoiceError
+from nag.guidance import Condition, GuidanceFn, on_denoised, parse_condition
+
+__all__ = ["Target", "TARGETS", "build_target", "accuracy_target", "latency_target", "params_target"]
+
+#: Targets a condition may name, per space.
+TARGETS: dict[str, tuple[str, ...]] = {"nb201": ("accuracy", "latency", "energy", "params")}
+
+_ACC_METRIC = "test_acc"
+
+
+@dataclass
+class Target:
+    """One objective or constraint with its predictors.
+
+    Attributes:
+        condition: what was asked.
+        guide: differentiable ``(x_t, t) -> B`` for `nag.guidance.objective` / `nag.guidance.constraint`, in
+            ``guide_unit`` (``"standardised"`` for accuracy, the target's unit otherwise).
+        predict: ``archs -> K`` clean predictions in ``unit``.
+        truth: ``archs -> K`` true benchmark values (``None`` without a table).
+        unit: unit of ``predict``/``truth``/bounds.
+        guide_unit: unit of ``guide`` values (constraints need it equal to ``unit``).
+        info: how the predictor was obtained (training set size, seconds, held-out accuracy).
+    """
+
+    condition: Condition
+    guide: GuidanceFn
+    predict: Callable[[Sequence[Any]], np.ndarray]
+    truth: Callable[[Sequence[Any]], np.ndarray] | None
+    unit: str
+    guide_unit: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_space(space, target: str) -> None:
+    accepted = TARGETS.get(space.name)
+    if accepted is None:
+        raise InvalidChoiceError("space", space.name, list(TARGETS))
+    if target not in accepted:
+        raise InvalidChoiceError("target", target, accepted)
+
+
+def _nb201_truth(dataset: str, metric: str) -> Callable[[Sequence[Any]], np.ndarray]:
+    from nag.benchmarks import get_benchmark
+    from nag.spaces import get_space
+
+    bench, space = get_benchmark("nb201"), get_space("nb201")
+    col = bench.column(dataset, metric)
+    return lambda archs: col[[space.index(a) for a in archs]]
+
+
+def accuracy_target(
+    space,
+    condition: Condition,
+    diffusion,
+    *,
+    predictor=None,
+    guide_predictor=None,
+    n_train: int = 100,
+    seed: int = 0,
+    guide: str = "noise-aware",
+    kappa: float = 0.0,
+) -> Target:
+    """``accuracy:<dataset>`` on NB201: ensemble accuracy predictors trained on ``n_train`` random labelled cells.
+
+    Args:
+        space: the NB201 space.
+        condition: e.g. ``accuracy:cifar10`` (dataset defaults to CIFAR-10).
+        diffusion: the `GraphDiffusionModel` that samples (its schedule trains / checks the noise-aware predictor).
+        predictor: a fitted clean `EnsemblePredictor` for re-ranking (trained here when ``None``).
+        guide_predictor: a fitted noise-aware `EnsemblePredictor` (trained here when ``None`` and
+            ``guide == "noise-aware"``).
+        n_train: labelled architectures (200-epoch test accuracy of the dataset, drawn uniformly, seeded).
+        seed: draws the training set and seeds the predictors.
+        guide: ``"noise-aware"`` (a predictor of ``(x_t, t)``, DiffusionNAG's choice) or ``"denoised"`` (the clean
+            predictor on the denoiser's posterior graph).
+        kappa: optimism: guide with mean + ``kappa`` · ensemble spread.
+    """
+    from nag.benchmarks import get_benchmark
+    from predictors.accuracy import AccuracyPredictorConfig, EnsemblePredictor
+
+    if guide not in ("noise-aware", "denoised"):
+        raise InvalidChoiceError("guide", guide, ("noise-aware", "denoised"))
+    bench = get_benchmark("nb201")
+    dataset = bench.resolve_dataset(condition.qualifier or "cifar10")
+    truth = _nb201_truth(dataset, _ACC_METRIC)
+    info: dict[str, Any] = {"dataset": dataset, "n_train": n_train, "label": _ACC_METRIC}
+    t0 = time.perf_counter()
+    if predictor is None or (guide == "noise-aware" and guide_predictor is None):
+        archs = list(space.enumerate())
+        y = bench.column(dataset, _ACC_METRIC)
+        rows = np.random.default_rng(seed).choice(len(archs), n_train, replace=False)
+        g = space.encode([archs[i] for i in rows])
+        yt = torch.as_tensor(y[rows], dtype=torch.float32)
+        if predictor is None:
+            predictor = EnsemblePredictor(AccuracyPredictorConfig(ops=g.ops, seed=seed))
+            info["clean_fit"] = predictor.fit(g, yt)
+        if guide == "noise-aware" and guide_predictor is None:
+            guide_predictor = EnsemblePredictor(
+                AccuracyPredictorConfig(ops=g.ops, noise_aware=True, seed=seed)
+            )
+            info["noise_aware_fit"] = guide_predictor.fit(g, yt, diffusion=diffusion)
+    info["train_seconds"] = time.perf_counter() - t0
+    if guide == "noise-aware":
+        fn = guide_predictor.as_guidance(diffusion, kappa=kappa)
+    else:
+        clean = predictor.as_objective(kappa=kappa)
+        fn = on_denoised(diffusion, lambda g: clean(g))
+
+    def predict(archs: Sequence[Any]) -> np.ndarray:
+        return predictor.predict(space.encode(list(archs))).mean.numpy().astype(float)
+
+    return Target(condition, fn, predict, truth, "%", "standardised", info)
+
+
+def latency_target(space, condition: Condition, diffusion, *, dataset: str = "cifar10") -> Target:
+    """``latency:<device>`` / ``energy:<device>`` on NB201: a table-fitted model (`predictors.latency.fit_device`)
+    guiding through the denoiser's posterior graph (values in ms / mJ at every noise level)."""
+    from predictors.latency import fit_device, latency_metrics
+
+    if not condition.qualifier:
+        raise InvalidChoiceError(
+            "constraint", str(condition), [m.replace("_", ":", 1) for m in latency_metrics(dataset)]
+        )
+    metric = f"{condition.target}_{condition.qualifier}"
+    accepted = latency_metrics(dataset)
+    if metric not in accepted:
+        raise InvalidChoiceError(
+            "device", condition.qualifier, sorted({m.split("_", 1)[1] for m in accepted})
+        )
+    t0 = time.perf_counter()
+    model = fit_device(metric, dataset)
+    info = {"metric": metric, "dataset": dataset, "fit_seconds": time.perf_counter() - t0, **model.metrics}
+    fn = on_denoised(diffusion, lambda g: model(g.X.double()).to(g.X.dtype))
+    unit = "mJ" if condition.target == "energy" else "ms"
+    return Target(
+        condition,
+        fn,
+        lambda archs: model.predict_archs(list(archs)),
+        _nb201_truth(dataset, metric),
+        unit,
+        unit,
+        info,
+    )
+
+
+def params_target(space, condition: Condition, diffusion) -> Target:
+    """``params`` on NB201: the exact parameter count in millions (linear in the op one-hots)."""
+    fn = on_denoised(diffusion, space.soft_num_params)
+
+    def exact(archs: Sequence[Any]) -> np.ndarray:
+        return space.num_params(list(archs)) / 1e6
+
+    return Target(condition, fn, exact, exact, "M", "M", {"exact": True})
+
+
+def build_target(
+    space, text: str | Condition, diffusion, *, kind: str = "constraint", **kwargs: Any
+) -> Target:
+    """A `Target` from text such as ``accuracy:cifar10`` (kind ``maximize``) or ``latency:edgegpu<=3.5``.
+
+    Raises:
+        InvalidChoiceError: malformed text, unknown target for the space, or unknown device / dataset.
+    """
+    cond = (
+        text
+        if isinstance(text, Condition)
+        else parse_condition(text, field_name=kind, require_bound=(kind == "constraint"))
+    )
+    _check_space(space, cond.target)
+    if cond.target == "accuracy":
+        return accuracy_target(space, cond, diffusion, **kwargs)
+    if cond.target in ("latency", "energy"):
+        return latency_target(space, cond, diffusion, **{k: v for k, v in kwargs.items() if k == "dataset"})
+    return params_target(space, cond, diffusion)
