@@ -56,7 +56,10 @@ def main() -> None:
         "--bound", type=float, default=None, help="latency bound (ms); default: the space's median"
     )
     ap.add_argument("--pareto-device", default="pixel3")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--guide", default="noise-aware", help="noise-aware or denoised (clean predictor on p(x0|x_t))"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -90,7 +93,7 @@ def main() -> None:
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         target = accuracy_target(space, parse_condition("accuracy:cifar10"), model,
-                                 n_train=args.n_train, seed=seed)  # fmt: skip
+                                 n_train=args.n_train, seed=seed, guide=args.guide)  # fmt: skip
         train_s.append(time.perf_counter() - t0)
         print(f"seed {seed}: predictors trained in {train_s[-1]:.0f} s", flush=True)
         # (a) unguided

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from nag.errors import InvalidChoiceError
 from nag.guidance import Condition, GuidanceFn, on_denoised, parse_condition
@@ -85,6 +84,7 @@ def accuracy_target(
     seed: int = 0,
     guide: str = "noise-aware",
     kappa: float = 0.0,
+    zc_features: bool = True,
 ) -> Target:
     """``accuracy:<dataset>`` on NB201: ensemble accuracy predictors trained on ``n_train`` random labelled cells.
 
@@ -100,9 +100,12 @@ def accuracy_target(
         guide: ``"noise-aware"`` (a predictor of ``(x_t, t)``, DiffusionNAG's choice) or ``"denoised"`` (the clean
             predictor on the denoiser's posterior graph).
         kappa: optimism: guide with mean + ``kappa`` · ensemble spread.
+        zc_features: give the clean re-ranking predictor the benchmark's training-free metrics as extra inputs
+            (`predictors.api.load_pool`); guidance always uses graph-only predictors.
     """
     from nag.benchmarks import get_benchmark
     from predictors.accuracy import AccuracyPredictorConfig, EnsemblePredictor
+    from predictors.api import load_pool
 
     if guide not in ("noise-aware", "denoised"):
         raise InvalidChoiceError("guide", guide, ("noise-aware", "denoised"))
@@ -111,29 +114,36 @@ def accuracy_target(
     truth = _nb201_truth(dataset, _ACC_METRIC)
     info: dict[str, Any] = {"dataset": dataset, "n_train": n_train, "label": _ACC_METRIC}
     t0 = time.perf_counter()
-    if predictor is None or (guide == "noise-aware" and guide_predictor is None):
-        archs = list(space.enumerate())
-        y = bench.column(dataset, _ACC_METRIC)
-        rows = np.random.default_rng(seed).choice(len(archs), n_train, replace=False)
-        g = space.encode([archs[i] for i in rows])
-        yt = torch.as_tensor(y[rows], dtype=torch.float32)
-        if predictor is None:
-            predictor = EnsemblePredictor(AccuracyPredictorConfig(ops=g.ops, seed=seed))
-            info["clean_fit"] = predictor.fit(g, yt)
-        if guide == "noise-aware" and guide_predictor is None:
-            guide_predictor = EnsemblePredictor(
-                AccuracyPredictorConfig(ops=g.ops, noise_aware=True, seed=seed)
-            )
-            info["noise_aware_fit"] = guide_predictor.fit(g, yt, diffusion=diffusion)
+    # the re-ranker sees the training-free metrics too (they exist for every decoded cell); guidance cannot
+    pool = load_pool("nb201", _ACC_METRIC, dataset, features="zc" if zc_features else "none")
+    rows = np.random.default_rng(seed).choice(len(pool), n_train, replace=False)
+    g, yt, feats = pool.subset(rows)
+    if predictor is None:
+        predictor = EnsemblePredictor(
+            AccuracyPredictorConfig(ops=g.ops, feature_names=pool.feature_names, seed=seed)
+        )
+        info["clean_fit"] = predictor.fit(g, yt, features=feats)
+    if guide == "noise-aware" and guide_predictor is None:
+        guide_predictor = EnsemblePredictor(AccuracyPredictorConfig(ops=g.ops, noise_aware=True, seed=seed))
+        info["noise_aware_fit"] = guide_predictor.fit(g, yt, diffusion=diffusion)
+    graph_only = predictor
+    if guide == "denoised" and predictor.cfg.feature_names:
+        graph_only = EnsemblePredictor(AccuracyPredictorConfig(ops=g.ops, seed=seed))
+        info["graph_only_fit"] = graph_only.fit(g, yt)
     info["train_seconds"] = time.perf_counter() - t0
     if guide == "noise-aware":
         fn = guide_predictor.as_guidance(diffusion, kappa=kappa)
     else:
-        clean = predictor.as_objective(kappa=kappa)
+        clean = graph_only.as_objective(kappa=kappa)
         fn = on_denoised(diffusion, lambda g: clean(g))
+    row_of = {a: i for i, a in enumerate(pool.archs)}
 
     def predict(archs: Sequence[Any]) -> np.ndarray:
-        return predictor.predict(space.encode(list(archs))).mean.numpy().astype(float)
+        archs = list(archs)
+        f = None
+        if predictor.cfg.feature_names:
+            f = pool.features[[row_of[a] for a in archs]]
+        return predictor.predict(space.encode(archs), features=f).mean.numpy().astype(float)
 
     return Target(condition, fn, predict, truth, "%", "standardised", info)
 
