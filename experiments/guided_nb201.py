@@ -117,7 +117,7 @@ def main() -> None:
         t0 = time.perf_counter()
         pool = generate(model, space, res.pool, seed=seed + 1, steps=10, solver="dpm").archs
         p = target.predict(pool)
-        add(f"unguided sample {res.pool} then rank", [pool[i] for i in np.argsort(-p)[: args.n]],
+        add("unguided sample (same count) then rank", [pool[i] for i in np.argsort(-p)[: args.n]],
             {"secs": time.perf_counter() - t0, "evals": len(pool)})  # fmt: skip
 
         print(f"seed {seed}: accuracy section done", flush=True)
