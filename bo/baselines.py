@@ -241,7 +241,7 @@ class RobotMethod:
         self.options = options
 
     def _plan(self, state: BOState) -> dict[str, Any]:
-        from bo.robot import nb201_metric_matrix, robot_search
+        from bo.robot import ROBOT_METRICS, nb201_metric_matrix, robot_search
 
         oracle = self.oracle
         res = robot_search(
@@ -249,7 +249,7 @@ class RobotMethod:
             oracle.signal_values(),
             state.config.budget,
             seed=state.config.seed,
-            **self.options,
+            **({"names": tuple(ROBOT_METRICS)} | self.options),
         )
         sp = self.domain.space
         return {

@@ -31,6 +31,7 @@ import torch
 from botorch.acquisition import UpperConfidenceBound
 from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
+from botorch.generation import gen_candidates_scipy
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.optim import optimize_acqf
@@ -43,6 +44,7 @@ __all__ = [
     "ROBOT_METRICS",
     "NORMALISATIONS",
     "ACQ_OPTIMISERS",
+    "GP_MODELS",
     "SIGNALS",
     "Query",
     "RobotResult",
@@ -52,6 +54,7 @@ __all__ = [
     "nb201_signal",
     "robot_search",
     "signal_ceiling",
+    "signal_maximisers",
 ]
 
 #: The six metrics of RoBoT's NAS-Bench-201 runs, and the NAS-Bench-Suite-Zero name of each (``zc_<name>``).
@@ -64,7 +67,12 @@ ROBOT_METRICS: dict[str, str] = {
     "jacob_cov": "jacov",
 }
 NORMALISATIONS: tuple[str, ...] = ("minmax", "log", "rank")
-ACQ_OPTIMISERS: tuple[str, ...] = ("sobol", "optimize_acqf")
+ACQ_OPTIMISERS: tuple[str, ...] = ("random_lbfgs", "sobol", "optimize_acqf")
+#: ``"reference"``: the GP of the reference's ``bayes_opt`` 1.2.0 (scikit-learn ``GaussianProcessRegressor``:
+#: isotropic Matern-5/2, no output scale, standardised targets, fixed noise 1e-6, zero mean; length scale by maximum
+#: likelihood in ``[1e-5, 1e5]``), see `_ReferenceGP`; ``"botorch"``: BoTorch's default ``SingleTaskGP`` (ARD,
+#: priors, learned noise).
+GP_MODELS: tuple[str, ...] = ("reference", "botorch")
 #: ``"cifar10"``: the RoBoT protocol (CIFAR-10 12-epoch validation accuracy for every target dataset);
 #: ``"target"``: the target dataset's own 12-epoch validation accuracy.
 SIGNALS: tuple[str, ...] = ("cifar10", "target")
@@ -123,24 +131,38 @@ def nb201_signal(dataset: str, signal: str = "cifar10", benchmark: object | None
     return bench.column("cifar10" if signal == "cifar10" else dataset, "val_acc_hp12")  # type: ignore[attr-defined]
 
 
-def signal_ceiling(signal: np.ndarray, report: np.ndarray) -> tuple[int, float]:
-    """The index maximising ``signal`` over the whole space and its ``report`` value (what the signal allows).
+def signal_maximisers(signal: np.ndarray, atol: float = 1e-6) -> np.ndarray:
+    """Indices whose ``signal`` is within ``atol`` of its maximum (ascending).
 
-    Ties go to the lowest index.
+    The tables store accuracies with representation noise (``61.32`` next to ``61.31999993`` for CIFAR-100's two
+    best 12-epoch cells), so equal accuracies must be compared with a tolerance.
     """
-    i = int(np.nanargmax(signal))
+    sig = np.asarray(signal, dtype=np.float64)
+    return np.flatnonzero(sig >= np.nanmax(sig) - atol)
+
+
+def signal_ceiling(signal: np.ndarray, report: np.ndarray, atol: float = 1e-6) -> tuple[int, float]:
+    """An index maximising ``signal`` over the whole space and its ``report`` value (what the signal allows).
+
+    Ties (within ``atol``, see `signal_maximisers`) go to the lowest index.
+    """
+    i = int(signal_maximisers(signal, atol)[0])
     return i, float(report[i])
 
 
 def normalise(metrics: np.ndarray, how: str = "minmax") -> np.ndarray:
     """Normalise each metric (row) of an ``M x K`` matrix to ``[0, 1]``.
 
-    * ``"minmax"``: ``(x - min) / (max - min)`` on raw values, as RoBoT does (a constant row is left at 0).
-    * ``"log"``: signed log ``sign(x) * log1p(|x|)`` first (tames heavy tails such as grasp and jacob_cov; the
-      reference reads precomputed "logmeasures"), then min-max.
+    * ``"minmax"``: ``(x - min) / (max - min)`` on raw values, as RoBoT's ``search_nb201.py`` does (a constant
+      row is left at 0). The reference reads its values from the zero-cost-nas pickles' ``logmeasures`` entry,
+      which is where ``nasbench2_pred.py`` stores the raw ``find_measures`` output ("logged measures", no log
+      transform), so raw min-max is the reference's preprocessing.
+    * ``"log"``: signed log ``sign(x) * log1p(|x|)`` first (tames heavy tails such as grasp and jacob_cov; not
+      the reference), then min-max.
     * ``"rank"``: quantile ``rank / (K - 1)`` (average rank for ties): robust to any monotone transform.
 
-    NaN policy: a missing value is the metric's worst, i.e. it becomes 0 after normalisation.
+    NaN policy: a missing value is the metric's worst, i.e. it becomes 0 after normalisation. The reference skips
+    NaN terms when it sums ``w_m * metric_m``, which is the same as a normalised 0 whatever the sign of ``w_m``.
 
     Args:
         metrics: ``M x K`` raw values (NaN allowed).
@@ -232,6 +254,129 @@ class RobotResult:
         return self.query_cost_s + self.metric_cost_s
 
 
+class _ReferenceGP:
+    """The GP of ``bayes_opt`` 1.2.0, written out in torch (float64): the reference's surrogate, exactly specified.
+
+    ``bayes_opt`` uses scikit-learn's ``GaussianProcessRegressor(kernel=Matern(nu=2.5), alpha=1e-6,
+    normalize_y=True, n_restarts_optimizer=5, random_state=<the optimiser's RandomState>)``: zero mean on targets
+    standardised with their (population) mean and std; one length scale ``l`` for all inputs and no output scale,
+    ``k(r) = (1 + √5 r/l + 5r²/3l²) exp(−√5 r/l)``; ``1e-6`` added to the diagonal; ``θ = log l`` maximising the log
+    marginal likelihood by L-BFGS-B within ``[log 1e-5, log 1e5]`` from ``θ = 0`` and from 5 starts drawn uniformly
+    from the shared random state (drawn here in the same order, so the stream stays in step with the reference).
+    Predictions are the noise-free posterior of ``f`` in the data's units.
+
+    Shapes: ``x``: ``n x M``, ``y``: ``n``; `predict` maps ``q x M`` to mean and std, each ``q``.
+    """
+
+    BOUNDS = (math.log(1e-5), math.log(1e5))
+
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, rs: np.random.RandomState, alpha: float = 1e-6
+    ) -> None:
+        from scipy.optimize import minimize
+
+        self.x = x.to(torch.float64)
+        y = y.to(torch.float64)
+        self.mu = float(y.mean())
+        sd = float(y.std(unbiased=False))
+        self.sd = sd if math.isfinite(sd) and sd > 0 else 1.0
+        self.z = (y - self.mu) / self.sd
+        self.alpha = alpha
+        self.d2 = torch.cdist(self.x, self.x).pow(2)
+        starts = [0.0] + [float(rs.uniform(*self.BOUNDS)) for _ in range(5)]
+        best_theta, best_ll = 0.0, self._log_ml(0.0)
+        for t0 in starts:
+            res = minimize(
+                lambda t: -self._log_ml(float(t[0])), [t0], bounds=[self.BOUNDS], method="L-BFGS-B"
+            )
+            if math.isfinite(float(res.fun)) and -float(res.fun) > best_ll:
+                best_theta, best_ll = float(res.x[0]), -float(res.fun)
+        self.theta = best_theta
+        k = self._k(self.d2, best_theta) + alpha * torch.eye(len(self.z), dtype=torch.float64)
+        self.chol = torch.linalg.cholesky(k)
+        self.weights = torch.cholesky_solve(self.z.unsqueeze(-1), self.chol).squeeze(-1)
+
+    @staticmethod
+    def _k(d2: torch.Tensor, theta: float) -> torch.Tensor:
+        r = torch.sqrt(d2.clamp_min(0.0) + 1e-300) * (math.sqrt(5.0) / math.exp(theta))
+        return (1.0 + r + r.pow(2) / 3.0) * torch.exp(-r)
+
+    def _log_ml(self, theta: float) -> float:
+        n = len(self.z)
+        k = self._k(self.d2, theta) + self.alpha * torch.eye(n, dtype=torch.float64)
+        chol, info = torch.linalg.cholesky_ex(k)
+        if int(info) != 0:
+            return -math.inf
+        w = torch.cholesky_solve(self.z.unsqueeze(-1), chol).squeeze(-1)
+        return float(
+            -0.5 * (self.z @ w) - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
+        )
+
+    def predict(self, xq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation of ``f`` at ``xq`` (``q x M`` -> ``q``, ``q``)."""
+        ks = self._k(torch.cdist(xq, self.x).pow(2), self.theta)
+        mean = ks @ self.weights
+        v = torch.linalg.solve_triangular(self.chol, ks.T, upper=False)
+        var = (1.0 - v.pow(2).sum(0)).clamp_min(0.0)
+        return self.mu + self.sd * mean, self.sd * var.sqrt()
+
+
+def _reference_next_weight(
+    x: torch.Tensor, y: torch.Tensor, kappa: float, rs: np.random.RandomState, n_warmup: int = 10_000
+) -> np.ndarray:
+    """``bayes_opt`` 1.2.0 ``suggest``: fit `_ReferenceGP`, then ``acq_max`` of UCB ``mean + kappa * std``.
+
+    ``acq_max``: the best of ``n_warmup`` uniform random points in ``[-1, 1]^M``, then L-BFGS-B from 10 uniform
+    random starts, whose result replaces it when at least as good; clipped to the bounds. Every random number comes
+    from ``rs`` in the reference's order (GP restarts, warm-up points, starts).
+    """
+
+    with _one_blas_thread():  # multi-threaded BLAS inside L-BFGS-B is far slower on these tiny problems
+        return _reference_acq_max(x, y, kappa, rs, n_warmup)
+
+
+def _reference_acq_max(
+    x: torch.Tensor, y: torch.Tensor, kappa: float, rs: np.random.RandomState, n_warmup: int
+) -> np.ndarray:
+    from scipy.optimize import minimize
+
+    m = x.shape[-1]
+    gp = _ReferenceGP(x, y, rs)
+
+    def ucb(w: torch.Tensor) -> torch.Tensor:
+        mean, std = gp.predict(w)
+        return mean + kappa * std
+
+    pool = rs.uniform(-1.0, 1.0, size=(n_warmup, m))
+    with torch.no_grad():
+        vals = ucb(torch.as_tensor(pool))
+    i = int(torch.argmax(vals))
+    best, best_v = pool[i], float(vals[i])
+    starts = rs.uniform(-1.0, 1.0, size=(10, m))
+
+    def neg(w: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        v = ucb(t.unsqueeze(0))[0]
+        (g,) = torch.autograd.grad(v, t)
+        return -float(v.detach()), -g.numpy()
+
+    for w0 in starts:
+        res = minimize(neg, w0, jac=True, bounds=[(-1.0, 1.0)] * m, method="L-BFGS-B")
+        if res.success and -float(res.fun) >= best_v:
+            best, best_v = res.x, -float(res.fun)
+    return np.clip(best, -1.0, 1.0)
+
+
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scipy's usual installs
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def _next_weight(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -240,18 +385,21 @@ def _next_weight(
     n_candidates: int,
     seed: int,
 ) -> torch.Tensor:
-    """Fit a GP to ``(x, y)`` (``n x M``, ``n``) and return the UCB maximiser over ``[-1, 1]^M`` (``M``)."""
+    """Fit BoTorch's ``SingleTaskGP`` to ``(x, y)`` (``n x M``, ``n``); return the UCB maximiser in ``[-1, 1]^M``."""
     m = x.shape[-1]
     bounds = torch.stack([-torch.ones(m, dtype=x.dtype), torch.ones(m, dtype=x.dtype)])
-    model = SingleTaskGP(
-        x, y.unsqueeze(-1), input_transform=Normalize(d=m, bounds=bounds), outcome_transform=Standardize(m=1)
-    )
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
     # the objective is piecewise constant in w (many weights share a top-1), so tiny negative posterior variances
     # are common and harmless; gpytorch rounds them up to 1e-10
     with torch.random.fork_rng(), warnings.catch_warnings():
         warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(seed)
+        model = SingleTaskGP(
+            x,
+            y.unsqueeze(-1),
+            input_transform=Normalize(d=m, bounds=bounds),
+            outcome_transform=Standardize(m=1),
+        )
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
         try:
             fit_gpytorch_mll(mll)
         except ModelFittingError:  # tiny or flat data: keep the prior hyper-parameters
@@ -262,6 +410,20 @@ def _next_weight(
                 acq, bounds=bounds, q=1, num_restarts=4, raw_samples=max(n_candidates, 16)
             )
             return cand.squeeze(0).detach()
+        if acq_optimiser == "random_lbfgs":
+            # as ``bayes_opt`` 1.2.0 ``acq_max`` (see `_reference_next_weight`), on the BoTorch model
+            gen = torch.Generator().manual_seed(seed)
+            pool = torch.rand(n_candidates, m, generator=gen, dtype=x.dtype) * 2.0 - 1.0
+            with torch.no_grad():
+                vals = acq(pool.unsqueeze(1))
+            i = int(torch.argmax(vals))
+            best, best_v = pool[i], float(vals[i])
+            starts = torch.rand(10, 1, m, generator=gen, dtype=x.dtype) * 2.0 - 1.0
+            cands, cvals = gen_candidates_scipy(starts, acq, lower_bounds=-1.0, upper_bounds=1.0)
+            j = int(torch.argmax(cvals))
+            if float(cvals[j]) >= best_v:
+                best = cands[j].reshape(m)
+            return best.detach().clamp(-1.0, 1.0)
         sobol = torch.quasirandom.SobolEngine(m, scramble=True, seed=seed)
         pool = sobol.draw(n_candidates, dtype=x.dtype) * 2.0 - 1.0
         with torch.no_grad():
@@ -278,11 +440,13 @@ def robot_search(
     normalisation: str = "minmax",
     beta: float = 6.64,
     n_init: int = 1,
-    acq_optimiser: str = "sobol",
-    n_candidates: int = 2048,
+    acq_optimiser: str = "random_lbfgs",
+    n_candidates: int = 10_000,
+    gp: str = "reference",
     cost: np.ndarray | None = None,
     metric_cost_s: float | None = None,
     normalised: bool = False,
+    names: tuple[str, ...] | None = None,
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 
@@ -291,7 +455,10 @@ def robot_search(
             ``normalised`` is True.
         signal: ``K`` search signal (e.g. 12-epoch validation accuracy); higher is better; queried by index.
         budget: ``T``, the number of distinct architectures that may be queried (re-queries are free).
-        seed: seeds the initial weights, the GP fit and the Sobol candidates; a run is deterministic per seed.
+        seed: seeds the initial weights, the GP fit and the acquisition's random points; a run is deterministic per
+            seed. With the reference GP every random number comes from ``numpy.random.RandomState(seed)`` in
+            ``bayes_opt`` 1.2.0's order (initial point, then per iteration 5 GP restarts, 10,000 warm-up points,
+            10 L-BFGS-B starts), so seed ``s`` here is the reference's ``random_state=s``.
         bo_iters: objective evaluations in phase 1 (``n_init`` random + GP-guided), stopping early if ``budget``
             distinct architectures are reached. None = ``budget``, as the reference (``bayes_opt`` with one random
             point and ``T - 1`` UCB iterations).
@@ -299,12 +466,19 @@ def robot_search(
         beta: UCB's ``beta`` (BoTorch: ``mean + sqrt(beta) * std``); 6.64 = the reference's ``kappa = 2.576``
             squared.
         n_init: random weights (uniform in ``[-1, 1]^M``) before the GP takes over.
-        acq_optimiser: ``"sobol"`` (argmax of UCB over ``n_candidates`` scrambled Sobol points; fast) or
-            ``"optimize_acqf"`` (BoTorch's multi-start L-BFGS-B from ``n_candidates`` raw samples).
-        n_candidates: Sobol candidates / raw samples for the acquisition optimisation.
+        acq_optimiser: ``"random_lbfgs"`` (the reference's ``bayes_opt`` ``acq_max``: best of ``n_candidates``
+            uniform random points, then L-BFGS-B from 10 random starts), ``"sobol"`` (argmax of UCB over
+            ``n_candidates`` scrambled Sobol points) or ``"optimize_acqf"`` (BoTorch's multi-start L-BFGS-B).
+        n_candidates: random points / Sobol candidates / raw samples for the acquisition optimisation (10,000 =
+            ``bayes_opt``'s ``n_warmup``).
+        gp: `GP_MODELS` entry: ``"reference"`` (``bayes_opt`` 1.2.0's GP and ``acq_max``, the default; needs
+            ``acq_optimiser="random_lbfgs"``) or ``"botorch"`` (BoTorch ``SingleTaskGP`` + ``UpperConfidenceBound``).
         cost: ``K`` per-architecture query cost in seconds (e.g. ``cost_hp12_s``); NaN entries count 0.
         metric_cost_s: time to compute the metrics for the whole space, if known (else reported as 0, unknown).
         normalised: ``metrics`` is already normalised; skip `normalise`.
+        names: the metric name of each row. ``bayes_opt`` orders its dimensions by sorted name, which decides
+            which random number goes to which weight; with the reference GP, rows are visited in that order.
+            ``None``: row order. Reported weights are always in row order.
 
     Returns:
         A `RobotResult`.
@@ -313,6 +487,10 @@ def robot_search(
         raise ValueError(f"budget: must be >= 1, got {budget}")
     if acq_optimiser not in ACQ_OPTIMISERS:
         raise InvalidChoiceError("acq_optimiser", acq_optimiser, ACQ_OPTIMISERS)
+    if gp not in GP_MODELS:
+        raise InvalidChoiceError("gp", gp, GP_MODELS)
+    if gp == "reference" and acq_optimiser != "random_lbfgs":
+        raise InvalidChoiceError("acq_optimiser (with gp='reference')", acq_optimiser, ("random_lbfgs",))
     z = np.asarray(metrics, dtype=np.float64) if normalised else normalise(metrics, normalisation)
     sig = np.asarray(signal, dtype=np.float64)
     n_metrics, k = z.shape
@@ -320,9 +498,13 @@ def robot_search(
         raise ValueError(f"signal: expected shape ({k},), got {sig.shape}")
     if not np.isfinite(sig).all():
         raise ValueError("signal: must be finite for every architecture")
+    if names is not None and len(names) != n_metrics:
+        raise ValueError(f"names: expected {n_metrics} names, got {len(names)}")
     budget = min(budget, k)
     n_evals = budget if bo_iters is None else bo_iters
     rng = np.random.default_rng(seed)
+    rs = np.random.RandomState(seed)  # the reference's stream (bayes_opt random_state=seed)
+    order = np.argsort(np.asarray(names), kind="stable") if names is not None else np.arange(n_metrics)
 
     queries: list[Query] = []
     seen: set[int] = set()
@@ -339,7 +521,18 @@ def robot_search(
     for it in range(n_evals):
         if len(seen) >= budget:
             break
-        if it < n_init:
+        if (
+            gp == "reference"
+        ):  # weights live in bayes_opt's dimension order (``order``), reported in row order
+            if it < n_init:
+                w_bo = rs.uniform(-1.0, 1.0, n_metrics)
+            else:
+                x = torch.as_tensor(np.stack(ws)[:, order], dtype=torch.float64)
+                y = torch.as_tensor(ys, dtype=torch.float64)
+                w_bo = _reference_next_weight(x, y, math.sqrt(beta), rs, n_candidates)
+            w = np.empty(n_metrics)
+            w[order] = w_bo
+        elif it < n_init:
             w = rng.uniform(-1.0, 1.0, n_metrics)
         else:
             x = torch.as_tensor(np.stack(ws), dtype=torch.float64)

@@ -4,7 +4,7 @@ For each target dataset and search signal (``cifar10``: the RoBoT protocol, CIFA
 dataset; ``target``: the dataset's own 12-epoch validation), runs `bo.robot.robot_search` with budget ``T`` over the
 given seeds and prints mean ± std of the pick's test accuracy, of the best test accuracy among the queried
 architectures, the fraction of seeds whose pick is the signal's global maximum, the signal's ceiling (test accuracy
-of the signal's argmax) and the published RoBoT figure.
+of the signal's argmax; all of them, `/`-separated, when several cells tie within 1e-6) and the published RoBoT figure.
 
 Usage::
 
@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import torch
 
-from bo.robot import NORMALISATIONS, nb201_metric_matrix, nb201_signal, robot_search, signal_ceiling
+from bo.robot import (
+    ACQ_OPTIMISERS,
+    GP_MODELS,
+    NORMALISATIONS,
+    ROBOT_METRICS,
+    nb201_metric_matrix,
+    nb201_signal,
+    robot_search,
+    signal_maximisers,
+)
 from nag.benchmarks.nb201 import DATASETS, NB201Benchmark
 
 #: RoBoT's Table (NB201, T = 20, CIFAR-10 12-epoch validation signal): test accuracy of the pick.
@@ -41,10 +51,12 @@ def main() -> None:
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--signals", default="cifar10,target")
     p.add_argument("--normalisations", default="minmax", help=f"comma list of {NORMALISATIONS}")
-    p.add_argument("--acq-optimiser", default="sobol", choices=("sobol", "optimize_acqf"))
+    p.add_argument("--acq-optimiser", default="random_lbfgs", choices=ACQ_OPTIMISERS)
+    p.add_argument("--gp", default="reference", choices=GP_MODELS, help="reference = bayes_opt 1.2.0's GP")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
     seeds = _seeds(args.seeds)
     bench = NB201Benchmark()
     cost = bench.column("cifar10", "cost_hp12_s")
@@ -55,7 +67,10 @@ def main() -> None:
         test = bench.column(ds, "test_acc")
         for sig_name in args.signals.split(","):
             sig = nb201_signal(ds, sig_name, bench)
-            arg, ceiling = signal_ceiling(sig, test)
+            tops = signal_maximisers(
+                sig
+            )  # ties within 1e-6: the tables' accuracies carry representation noise
+            ceiling = "/".join(f"{test[i]:.2f}" for i in tops)
             for norm in args.normalisations.split(","):
                 t0 = time.perf_counter()
                 picks, bests, hits, costs, t0s = [], [], [], [], []
@@ -67,11 +82,13 @@ def main() -> None:
                         seed=s,
                         normalisation=norm,
                         acq_optimiser=args.acq_optimiser,
+                        gp=args.gp,
                         cost=cost,
+                        names=tuple(ROBOT_METRICS),
                     )
                     picks.append(test[r.pick])
                     bests.append(max(test[i] for i in r.queried))
-                    hits.append(r.pick_signal >= sig[arg])
+                    hits.append(r.pick in set(tops.tolist()))
                     costs.append(r.query_cost_s)
                     t0s.append(r.t0)
                 dt = (time.perf_counter() - t0) / len(seeds)
@@ -84,7 +101,7 @@ def main() -> None:
                         np.std(picks),
                         np.mean(bests),
                         np.std(bests),
-                        np.mean(hits),
+                        int(np.sum(hits)),
                         ceiling,
                         PUBLISHED[ds],
                         np.mean(costs),
@@ -94,11 +111,12 @@ def main() -> None:
                 )
                 print(f"done {ds} {sig_name} {norm} ({dt:.1f} s/run)", flush=True)
     head = (
-        "| dataset | signal | norm | pick test (mean ± std) | best test among queried | hit signal max | "
+        "| dataset | signal | norm | pick test (mean ± std) | best test among queried | seeds finding signal max | "
         "signal ceiling | published RoBoT | query cost s | T0 | s/run |"
     )
     print(
-        f"\nRoBoT on NB201, T = {args.budget}, seeds {args.seeds} ({len(seeds)}), acq = {args.acq_optimiser}; "
+        f"\nRoBoT on NB201, T = {args.budget}, seeds {args.seeds} ({len(seeds)}), GP = {args.gp}, "
+        f"acq = {args.acq_optimiser}; "
         "metric compute time unknown for these tables (counted 0)\n"
     )
     print(head)
@@ -106,7 +124,7 @@ def main() -> None:
     for ds, sg, nm, pm, ps, bm, bs, hit, ceil, pub, c, t0, dt in rows:
         pub_s = f"{pub:.2f}" if sg == "cifar10" else "—"
         print(
-            f"| {ds} | {sg} | {nm} | {pm:.2f} ± {ps:.2f} | {bm:.2f} ± {bs:.2f} | {hit:.0%} | {ceil:.2f} | {pub_s} | "
+            f"| {ds} | {sg} | {nm} | {pm:.2f} ± {ps:.2f} | {bm:.2f} ± {bs:.2f} | {hit}/{len(seeds)} | {ceil} | {pub_s} | "
             f"{c:,.0f} | {t0:.1f} | {dt:.1f} |"
         )
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")

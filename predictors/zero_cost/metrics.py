@@ -18,16 +18,19 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nag.errors import InvalidChoiceError
 from predictors.zero_cost import register
 
 __all__ = [
+    "SHARED_GRADIENT_METRICS",
+    "gradient_metrics",
     "params",
     "flops",
     "grad_norm",
@@ -195,6 +198,91 @@ def fisher(net: nn.Module, batch) -> float:
     return total
 
 
+# ---------------------------------------------------------------------- one shared pass
+#: Metrics `gradient_metrics` computes from one shared forward pass (all run on the same train-mode copy).
+SHARED_GRADIENT_METRICS: tuple[str, ...] = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov")
+
+
+def gradient_metrics(
+    net: nn.Module, batch, names: tuple[str, ...] = SHARED_GRADIENT_METRICS, k: float = 1e-5
+) -> dict[str, float]:
+    """grad_norm, snip, grasp, fisher and jacob_cov from one forward pass on one copy of ``net``.
+
+    Each of these metrics, computed alone, runs the same train-mode network on the same batch; BatchNorm uses batch
+    statistics, so every such forward pass gives the same graph. Here one forward pass (input with
+    ``requires_grad``) serves them all: ``∂L/∂W`` and ``∂L/∂a`` (weight-layer outputs ``a``) come from one backward
+    of the cross-entropy ``L`` (built with ``create_graph`` only when grasp is asked, whose Hessian-gradient product
+    differentiates it again), and jacob_cov's input Jacobian from a backward of Σ logits on the same graph. The
+    values equal the separate functions' up to floating-point summation order (the tests check 1e-5 relative).
+
+    Args:
+        net: the untrained network (left untouched: the work happens on one deep copy).
+        batch: ``(x, y)``, ``x``: ``B x 3 x H x W``, ``y``: ``B``.
+        names: a subset of `SHARED_GRADIENT_METRICS`.
+        k: jacob_cov's eigenvalue offset.
+
+    Returns:
+        ``{name: value}`` for ``names``.
+    """
+    bad = [n for n in names if n not in SHARED_GRADIENT_METRICS]
+    if bad:
+        raise InvalidChoiceError("names", bad, SHARED_GRADIENT_METRICS)
+    clone = _fresh(net)
+    x, y = _inputs(clone, batch)
+    layers = _weight_layers(clone)
+    weights = [m.weight for m in layers]
+    need_x = "jacob_cov" in names
+    need_acts = "fisher" in names
+    need_w = bool({"grad_norm", "snip", "grasp"} & set(names))
+    if need_x:
+        x = x.clone().requires_grad_(True)
+    acts: list[torch.Tensor] = []
+
+    def keep(_m, _inp, out):
+        if out.requires_grad:
+            acts.append(out)
+
+    with _hooks(layers, keep) if need_acts else nullcontext():
+        out = _logits(clone(x))
+    out_: dict[str, float] = {}
+    if need_w or need_acts:
+        loss = F.cross_entropy(out, y)
+        targets = (weights if need_w else []) + acts
+        grads = torch.autograd.grad(
+            loss,
+            targets,
+            retain_graph=True,
+            create_graph="grasp" in names,
+            allow_unused=True,
+            materialize_grads=True,
+        )
+        gw, ga = grads[: len(weights) if need_w else 0], grads[len(weights) if need_w else 0 :]
+        if "grad_norm" in names:
+            out_["grad_norm"] = float(sum(g.detach().norm() for g in gw))
+        if "snip" in names:
+            out_["snip"] = float(
+                sum((w.detach() * g.detach()).abs().sum() for w, g in zip(weights, gw, strict=True))
+            )
+        if "fisher" in names:
+            total = 0.0
+            for a, g in zip(acts, ga, strict=True):
+                ag = a.detach() * g.detach()
+                if ag.dim() == 4:
+                    ag = ag.sum(dim=(2, 3))
+                total += float(0.5 * ag.pow(2).mean(0).sum())
+            out_["fisher"] = total
+        if "grasp" in names:
+            z = sum((g * g.detach()).sum() for g in gw)
+            hg = torch.autograd.grad(
+                z, weights, retain_graph=need_x, allow_unused=True, materialize_grads=True
+            )
+            out_["grasp"] = float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg, strict=True)))
+    if need_x:
+        (jac,) = torch.autograd.grad(out.sum(), x)
+        out_["jacob_cov"] = _jacob_cov_score(jac, k)
+    return {n: out_[n] for n in names}
+
+
 # ---------------------------------------------------------------------- synflow
 @register("synflow")
 def synflow(net: nn.Module, batch=None) -> float:
@@ -248,6 +336,11 @@ def jacob_cov(net: nn.Module, batch, k: float = 1e-5) -> float:
     x = x.clone().requires_grad_(True)
     out = _logits(clone(x))
     (jac,) = torch.autograd.grad(out.sum(), x)
+    return _jacob_cov_score(jac, k)
+
+
+def _jacob_cov_score(jac: torch.Tensor, k: float) -> float:
+    """jacob_cov from input Jacobians ``B x 3 x H x W`` (NaN when their correlation is undefined)."""
     jac = jac.reshape(jac.shape[0], -1).double()
     corr = torch.corrcoef(jac)
     if not bool(torch.isfinite(corr).all()):
@@ -331,34 +424,52 @@ def _pre_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- epsinas
 @register("epsinas")
-def epsinas(net: nn.Module, batch, weights: tuple[float, float] = (1e-7, 1.0)) -> float:
+def epsinas(net: nn.Module, batch, weights: tuple[float, float] = (1e-7, 1.0), double: bool = False) -> float:
     """Epsinas (Gracheva, "Neural Architecture Search: Two Constant Shared Weights Initialisations", 2023).
 
-    Our reading of the paper: every conv/linear weight of a copy is set to one shared constant ``w`` (biases 0),
-    for each of the two values in ``weights``; the outputs ``Y_w`` (``B x K``, training mode) are min-max
-    normalised over the whole array to remove the scale set by ``w``; score = mean |Ŷ₁ − Ŷ₂| / mean((Ŷ₁ + Ŷ₂)/2),
-    the dispersion between the two initialisations relative to their average magnitude. NaN when an output is
-    constant (min = max). Input: real batch (x; no labels, no gradients).
+    As the reference code computes it (``compute_epsinas`` in the epsinas repository): on a copy in training mode,
+    **every** module with a ``weight`` — convolutions, linear layers and affine BatchNorm layers alike — gets that
+    weight filled with one shared constant ``w`` and its bias set to 0, for each ``w`` in ``weights`` (the paper's
+    NAS-Bench-201 pair ``1e-7, 1``). The output used is what the reference NB201 network (``TinyNetwork``, which
+    returns ``(pooled features, logits)``) gives first: the pooled features ``B x C`` (the logits when the network
+    has no global pooling). Each output, flattened, is min-max normalised; entries equal to 0 (the minimum and the
+    ReLU zeros) are dropped, and score = nanmean |Ŷ₁ − Ŷ₂| / nanmean(Ŷ₁, Ŷ₂). Float32 as the reference (with
+    ``double=True``, float64: a different metric, since float32 underflow is part of what the reference computes).
+    NaN when an output is constant (all zero after float32 underflow of the tiny-``w`` pass, e.g.) or not finite;
+    the reference drops such architectures from its statistics. Input: real batch (x; no labels, no gradients).
     """
     x, _ = _inputs(net, batch)
-    x = x.double()
+    x = x.double() if double else x
     outs = []
     for w in weights:
-        clone = _fresh(
-            net
-        ).double()  # float64: with w = 1e-7 a float32 signal underflows to 0 after ~6 layers
+        clone = _fresh(net).double() if double else _fresh(net)
         with torch.no_grad():
-            for m in _weight_layers(clone):
-                m.weight.fill_(w)
-                if m.bias is not None:
-                    m.bias.zero_()
-            out = _logits(clone(x)).double()
+            for m in clone.modules():
+                weight = getattr(m, "weight", None)
+                if isinstance(weight, torch.Tensor) and not (isinstance(m, _BN) and not m.affine):
+                    weight.fill_(w)
+                bias = getattr(m, "bias", None)
+                if isinstance(bias, torch.Tensor):
+                    bias.zero_()
+            out = _pooled(clone, x).double().flatten()
         lo, hi = out.min(), out.max()
         if not bool(torch.isfinite(out).all()) or float(hi - lo) == 0.0:
             return math.nan
         outs.append((out - lo) / (hi - lo))
-    mean = ((outs[0] + outs[1]) / 2).mean()
-    return float((outs[0] - outs[1]).abs().mean() / mean)
+    pred = torch.stack(outs)
+    pred = torch.where(pred == 0.0, torch.full_like(pred, math.nan), pred)
+    return float((pred[0] - pred[1]).abs().nanmean() / pred.nanmean())
+
+
+def _pooled(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Output of the last global pooling layer, flattened (``B x C``), or the logits if there is none."""
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    if not pools:
+        return _logits(net(x))
+    seen: list[torch.Tensor] = []
+    with _hooks(pools[-1:], lambda _m, _inp, out: seen.append(out)):
+        out = net(x)
+    return seen[-1].flatten(1) if seen else _logits(out)
 
 
 # ---------------------------------------------------------------------- SWAP

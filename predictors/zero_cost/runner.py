@@ -39,6 +39,7 @@ from nag.spaces import get_space
 from nag.spaces.nb201 import NB201Arch
 from predictors.zero_cost import compute, get_metric
 from predictors.zero_cost.data import Batch, fashion_mnist_batch, gaussian_batch
+from predictors.zero_cost.metrics import SHARED_GRADIENT_METRICS, gradient_metrics
 
 __all__ = ["ZCConfig", "ZCResult", "run_metrics", "compute_arch", "load_cache"]
 
@@ -107,26 +108,35 @@ def _cached_batch(config: ZCConfig) -> Batch:
 
 
 def compute_arch(arch: NB201Arch | str, metrics: Sequence[str], config: ZCConfig = ZCConfig()) -> list[dict]:
-    """Compute ``metrics`` for one architecture; returns cache records (``arch, metric, config, value, time_s``)."""
+    """Compute ``metrics`` for one architecture; returns cache records (``arch, metric, config, value, time_s``).
+
+    The gradient metrics of `SHARED_GRADIENT_METRICS` that are asked together share one forward pass
+    (`gradient_metrics`; same values as one by one); each of them is recorded with an equal share of that pass's
+    time, so ``time_s`` summed over metrics is still the architecture's compute time.
+    """
     space = get_space("nb201")
     a = space.parse(arch) if isinstance(arch, str) else arch
     torch.manual_seed(config.seed)
     net = space.to_module(a, num_classes=config.num_classes, C=config.C, N=config.N)
     batch = _cached_batch(config)
-    out = []
-    for m in metrics:
+    shared = tuple(m for m in metrics if m in SHARED_GRADIENT_METRICS)
+    values: dict[str, float] = {}
+    times: dict[str, float] = {}
+    if len(shared) > 1:
         t0 = time.perf_counter()
-        value = compute(m, net, batch)
-        out.append(
-            {
-                "arch": a.arch_str,
-                "metric": m,
-                "config": config.key,
-                "value": value,
-                "time_s": time.perf_counter() - t0,
-            }
-        )
-    return out
+        values.update(gradient_metrics(net, batch, shared))
+        dt = (time.perf_counter() - t0) / len(shared)
+        times.update(dict.fromkeys(shared, dt))
+    for m in metrics:
+        if m in values:
+            continue
+        t0 = time.perf_counter()
+        values[m] = compute(m, net, batch)
+        times[m] = time.perf_counter() - t0
+    return [
+        {"arch": a.arch_str, "metric": m, "config": config.key, "value": values[m], "time_s": times[m]}
+        for m in metrics
+    ]
 
 
 def load_cache(path: str | Path) -> dict[tuple[str, str, str], dict]:
