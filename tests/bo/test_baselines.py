@@ -107,12 +107,15 @@ def test_local_search_default_starts_from_best_of_ten(oracles):
 
 
 def test_robot_method_replays_robot_search(oracles):
-    from bo.robot import nb201_metric_matrix, nb201_signal, robot_search
+    from bo.robot import ROBOT_METRICS, nb201_metric_matrix, nb201_signal, robot_search
 
     o = oracles["cifar100"]
     opts = {"n_candidates": 128}
     st = run_search("robot", o, budget=4, seed=1, method_options=opts)
-    ref = robot_search(nb201_metric_matrix("cifar100"), nb201_signal("cifar100", "target"), 4, seed=1, **opts)
+    ref = robot_search(
+        nb201_metric_matrix("cifar100"), nb201_signal("cifar100", "target"), 4, seed=1,
+        names=tuple(ROBOT_METRICS), **opts,
+    )  # fmt: skip
     sp = get_space("nb201")
     assert st.archs == [sp.from_index(i).arch_str for i in ref.queried]
     assert st.phases == [q.phase for q in ref.queries]
