@@ -27,9 +27,14 @@ from nag.guidance import Condition, GuidanceFn, on_denoised, parse_condition
 __all__ = ["Target", "TARGETS", "build_target", "accuracy_target", "latency_target", "params_target"]
 
 #: Targets a condition may name, per space.
-TARGETS: dict[str, tuple[str, ...]] = {"nb201": ("accuracy", "latency", "energy", "params")}
+TARGETS: dict[str, tuple[str, ...]] = {
+    "nb201": ("accuracy", "latency", "energy", "params"),
+    "nasbench_graph": ("accuracy",),
+}
 
-_ACC_METRIC = "test_acc"
+#: Per space: the label an accuracy predictor learns (200-epoch test accuracy / test performance) and the default
+#: dataset.
+_ACC: dict[str, tuple[str, str]] = {"nb201": ("test_acc", "cifar10"), "nasbench_graph": ("test_perf", "cora")}
 
 
 @dataclass
@@ -86,11 +91,11 @@ def accuracy_target(
     kappa: float = 0.0,
     zc_features: bool = True,
 ) -> Target:
-    """``accuracy:<dataset>`` on NB201: ensemble accuracy predictors trained on ``n_train`` random labelled cells.
+    """``accuracy:<dataset>``: ensemble accuracy predictors trained on ``n_train`` random labelled architectures.
 
     Args:
-        space: the NB201 space.
-        condition: e.g. ``accuracy:cifar10`` (dataset defaults to CIFAR-10).
+        space: the NB201 or NAS-Bench-Graph space (NAS-Bench-Graph: the test performance, generated topologies).
+        condition: e.g. ``accuracy:cifar10`` or ``accuracy:cora`` (default dataset: CIFAR-10 / Cora).
         diffusion: the `GraphDiffusionModel` that samples (its schedule trains / checks the noise-aware predictor).
         predictor: a fitted clean `EnsemblePredictor` for re-ranking (trained here when ``None``).
         guide_predictor: a fitted noise-aware `EnsemblePredictor` (trained here when ``None`` and
@@ -109,13 +114,23 @@ def accuracy_target(
 
     if guide not in ("noise-aware", "denoised"):
         raise InvalidChoiceError("guide", guide, ("noise-aware", "denoised"))
-    bench = get_benchmark("nb201")
-    dataset = bench.resolve_dataset(condition.qualifier or "cifar10")
-    truth = _nb201_truth(dataset, _ACC_METRIC)
-    info: dict[str, Any] = {"dataset": dataset, "n_train": n_train, "label": _ACC_METRIC}
+    label, default_ds = _ACC[space.name]
+    bench = get_benchmark(space.name)
+    dataset = bench.resolve_dataset(condition.qualifier or default_ds)
+    info: dict[str, Any] = {"dataset": dataset, "n_train": n_train, "label": label}
     t0 = time.perf_counter()
     # the re-ranker sees the training-free metrics too (they exist for every decoded cell); guidance cannot
-    pool = load_pool("nb201", _ACC_METRIC, dataset, features="zc" if zc_features else "none")
+    zc = zc_features and space.name == "nb201"
+    pool = load_pool(space.name, label, dataset, features="zc" if zc else "none")
+    # NB201 tables hold one row per cell string (isomorphic cells were trained separately); NAS-Bench-Graph's
+    # one per isomorphism class
+    key = space.format if space.name == "nb201" else space.canonical
+    row_of = {key(a): i for i, a in enumerate(pool.archs)}
+
+    def truth(archs: Sequence[Any]) -> np.ndarray:
+        rows = [row_of.get(key(a)) for a in archs]
+        return np.array([np.nan if r is None else pool.y[r] for r in rows], dtype=float)
+
     rows = np.random.default_rng(seed).choice(len(pool), n_train, replace=False)
     g, yt, feats = pool.subset(rows)
     if predictor is None:
@@ -136,13 +151,12 @@ def accuracy_target(
     else:
         clean = graph_only.as_objective(kappa=kappa)
         fn = on_denoised(diffusion, lambda g: clean(g))
-    row_of = {a: i for i, a in enumerate(pool.archs)}
 
     def predict(archs: Sequence[Any]) -> np.ndarray:
         archs = list(archs)
         f = None
         if predictor.cfg.feature_names:
-            f = pool.features[[row_of[a] for a in archs]]
+            f = pool.features[[row_of[key(a)] for a in archs]]
         return predictor.predict(space.encode(archs), features=f).mean.numpy().astype(float)
 
     return Target(condition, fn, predict, truth, "%", "standardised", info)
