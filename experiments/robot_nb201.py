@@ -31,17 +31,10 @@ from bo.robot import (
     signal_maximisers,
 )
 from nag.benchmarks.nb201 import DATASETS, NB201Benchmark
+from nag.typing import parse_seeds
 
 #: RoBoT's Table (NB201, T = 20, CIFAR-10 12-epoch validation signal): test accuracy of the pick.
 PUBLISHED = {"cifar10": 94.36, "cifar100": 73.51, "ImageNet16-120": 46.34}
-
-
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
 
 
 def main() -> None:
@@ -57,7 +50,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    seeds = _seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
     bench = NB201Benchmark()
     cost = bench.column("cifar10", "cost_hp12_s")
     rows = []

@@ -27,6 +27,7 @@ import torch
 
 from bo.robot import ACQ_OPTIMISERS, GP_MODELS, robot_search
 from nag.benchmarks.transnas101 import TNB101_TASKS, TransNAS101
+from nag.typing import parse_seeds
 
 #: RoBoT's default metric list for TransNAS-Bench-101 (``search_tnb101.py``).
 REFERENCE_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov")
@@ -41,14 +42,6 @@ def task_metrics(tnb: TransNAS101, task: str) -> tuple[str, ...]:
     return tuple(m for m in names if m in have)
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=int, default=100)
@@ -61,7 +54,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    seeds = _seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
     rows = []
     for space in args.spaces.split(","):
         tnb = TransNAS101(space)

@@ -35,19 +35,10 @@ import yaml
 
 from bo.loop import run_search
 from bo.oracles import SIGNAL_TIE_TOL, BenchmarkOracle
+from nag.typing import parse_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ("bo/loop.py", "bo/baselines.py", "bo/oracles.py")
-
-
-def _seeds(text: str | list[int]) -> list[int]:
-    if isinstance(text, list):
-        return [int(s) for s in text]
-    out: list[int] = []
-    for part in str(text).split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
 
 
 def code_hash(method: str = "") -> str:
@@ -159,7 +150,7 @@ def run_grid(
                 opts = dict(opts or {})
                 name = opts.pop("method", m)  # a label may run a registered method with its own options
                 res = []
-                for s in seeds or _seeds(spec["seeds"]):
+                for s in seeds or parse_seeds(spec["seeds"]):
                     key = json.dumps([space, oracle.dataset, oracle.signal, name, opts, b, s], sort_keys=True)
                     r = cache.get(key)
                     if r is None:
@@ -187,7 +178,7 @@ def run_grid(
 def run_reference(spec: dict[str, Any], cache: Cache) -> list[str]:
     """Random search at ``budget`` queries over many seeds, for each signal, against the published figure."""
     rows = []
-    seeds = _seeds(spec["seeds"])
+    seeds = parse_seeds(spec["seeds"])
     for sig in spec["signals"]:
         for ds, pub in spec["published"].items():
             oracle = BenchmarkOracle("nb201", ds, signal=sig)
@@ -230,7 +221,7 @@ def main() -> None:
     cache = Cache(Path(args.out) / "cache.jsonl")
     methods = [m for m in args.methods.split(",") if m] or None
     budgets = [int(b) for b in args.budgets.split(",") if b] or None
-    seeds = _seeds(args.seeds) if args.seeds else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
     datasets = [d for d in args.datasets.split(",") if d] or None
     t0 = time.perf_counter()
     out: list[str] = []
@@ -249,7 +240,7 @@ def main() -> None:
                 out += run_reference(cfg[part], cache)
             else:
                 sp = cfg[part].get("space", part)
-                n_seeds = len(seeds or _seeds(cfg[part]["seeds"]))
+                n_seeds = len(seeds or parse_seeds(cfg[part]["seeds"]))
                 probe = BenchmarkOracle(
                     sp, cfg[part]["datasets"][0], signal=cfg[part].get("signal", "target")
                 )

@@ -30,20 +30,11 @@ from scipy.stats import spearmanr
 from bo.robot import ROBOT_METRICS, nb201_metric_matrix, nb201_signal, robot_search, signal_maximisers
 from nag.benchmarks.nb201 import NB201Benchmark
 from nag.spaces.nb201 import NB201Arch, NB201Space
+from nag.typing import parse_seeds
+from predictors.zero_cost.metrics import PUBLISHED_SPEARMAN
 from predictors.zero_cost.runner import ZCConfig, load_cache, run_metrics
 
 #: Spearman ρ with NB201 CIFAR-10 test accuracy as published (issue 5; SWAP-reg on CIFAR-100).
-PUBLISHED = {
-    "grad_norm": 0.59,
-    "snip": 0.60,
-    "grasp": 0.51,
-    "fisher": 0.36,
-    "synflow": 0.74,
-    "jacob_cov": 0.73,
-    "naswot": 0.79,
-    "epsinas": 0.87,
-    "swap_reg": 0.90,
-}
 CONFIG = ZCConfig(batch_size=16)
 
 
@@ -57,21 +48,13 @@ def nb201_subset(n: int, seed: int = 0) -> list[NB201Arch]:
     return list(seen.values())
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path("runs/zc_nb201/cache.jsonl"))
     ap.add_argument("--compute", action="store_true", help="compute missing values of --metrics first")
-    ap.add_argument("--metrics", default=",".join(PUBLISHED) + ",params,flops")
+    ap.add_argument("--metrics", default=",".join(PUBLISHED_SPEARMAN) + ",params,flops")
     ap.add_argument("--budget", type=int, default=20)
     ap.add_argument("--seeds", default="0-9")
     args = ap.parse_args()
@@ -105,7 +88,7 @@ def main() -> None:
         ok = computed & np.isfinite(v)
         have[m] = computed
         rho = spearmanr(v[ok], test[ok]).statistic if ok.sum() > 2 else np.nan
-        pub = PUBLISHED.get(m)
+        pub = PUBLISHED_SPEARMAN.get(m)
         t = np.nanmedian(values(m, "time_s")[computed]) if computed.any() else np.nan
         print(
             f"| {m} | {rho:.3f} | {int(ok.sum())} | {int((computed & ~np.isfinite(v)).sum())} | "
@@ -135,7 +118,7 @@ def main() -> None:
         ("NAS-Bench-Suite-Zero", table, "?"),
     ):
         picks, hits = [], 0
-        for s in _seeds(args.seeds):
+        for s in parse_seeds(args.seeds):
             r = robot_search(mat, sig, args.budget, seed=s, names=tuple(six))
             picks.append(test[full][r.pick])
             hits += r.pick in tops

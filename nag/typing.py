@@ -15,3 +15,16 @@ def as_rng(seed: SeedLike) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def parse_seeds(text: str | int | list[int]) -> list[int]:
+    """Seeds from ``"0-9"``, ``"0,3,5"``, ``"0-2,7"``, an int or a list (the experiments' ``--seeds``)."""
+    if isinstance(text, int):
+        return [text]
+    if isinstance(text, list):
+        return [int(s) for s in text]
+    out: list[int] = []
+    for part in str(text).split(","):
+        a, _, b = part.strip().partition("-")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return out

@@ -46,6 +46,21 @@ __all__ = [
     "swap_reg",
 ]
 
+#: Published Spearman ρ of each metric with NB201 CIFAR-10 test accuracy (Abdelfattah et al. 2021 for the first
+#: six; NASWOT, Mellor et al. 2021; epsinas, Gracheva 2023; SWAP-reg on CIFAR-100, Peng et al. 2024) — the reference
+#: column of the agreement benchmarks.
+PUBLISHED_SPEARMAN: dict[str, float] = {
+    "grad_norm": 0.59,
+    "snip": 0.60,
+    "grasp": 0.51,
+    "fisher": 0.36,
+    "synflow": 0.74,
+    "jacob_cov": 0.73,
+    "naswot": 0.79,
+    "epsinas": 0.87,
+    "swap_reg": 0.90,
+}
+
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
