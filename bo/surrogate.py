@@ -59,6 +59,7 @@ class GPSurrogate:
 
     def __init__(self, maxiter: int = 200) -> None:
         self.maxiter = maxiter
+        self.fitted = False  # hyper-parameters fitted (False: the GP kept its priors after a failed fit)
         self.model: SingleTaskGP | None = None
         self.columns: torch.Tensor | None = None
         self.lo: torch.Tensor | None = None
@@ -91,8 +92,9 @@ class GPSurrogate:
             warnings.simplefilter("ignore")
             try:
                 fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.maxiter}})
+                self.fitted = True
             except ModelFittingError:  # keep the prior hyper-parameters: still a valid GP
-                pass
+                self.fitted = False
         self.model.eval()
         return self
 
