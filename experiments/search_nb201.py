@@ -141,7 +141,7 @@ def run_grid(
     k = float(spec.get("scale", 1.0))  # e.g. 100: NAS-Bench-Graph's performance in [0, 1] shown in %
     rows = []
     for ds in datasets or spec["datasets"]:
-        oracle = BenchmarkOracle(space, ds, signal=sig)
+        oracle = BenchmarkOracle(space, ds, signal=sig, constraints=spec.get("constraints", []))
         ref = oracle.reference()
         for b in budgets or spec["budgets"]:
             for m, opts in spec["methods"].items():
@@ -151,7 +151,11 @@ def run_grid(
                 name = opts.pop("method", m)  # a label may run a registered method with its own options
                 res = []
                 for s in seeds or parse_seeds(spec["seeds"]):
-                    key = json.dumps([space, oracle.dataset, oracle.signal, name, opts, b, s], sort_keys=True)
+                    cons = spec.get("constraints") or []
+                    key = json.dumps(
+                        [space, oracle.dataset, oracle.signal, name, opts, b, s] + ([cons] if cons else []),
+                        sort_keys=True,
+                    )
                     r = cache.get(key)
                     if r is None:
                         r = one_run(oracle, ref, name, opts, b, s)
