@@ -8,9 +8,6 @@ checkpoints are off: one call is one oracle query.
 
 from __future__ import annotations
 
-import logging
-import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from nag.logs import quiet_lightning
 
 __all__ = ["TrainSettings", "LitClassifier", "fashion_mnist_split", "train_classifier"]
 
@@ -122,11 +121,7 @@ def recalibrate_batchnorm(model: nn.Module, data: TensorDataset, batch_size: int
 
 
 def _quiet() -> None:
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    os.environ.setdefault("POSSIBLE_USER_WARNINGS", "off")
+    quiet_lightning()
 
 
 def train_classifier(build: Callable[[], nn.Module], cfg: TrainSettings) -> dict[str, float]:

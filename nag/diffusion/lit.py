@@ -8,10 +8,7 @@ Lightning's banners, tips and model summary are off unless ``verbose=True``.
 from __future__ import annotations
 
 import copy
-import logging
-import os
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from nag.diffusion.model import GraphDiffusionModel
 from nag.diffusion.schedules import ScheduleConfig
 from nag.graph import ArchGraph
+from nag.logs import quiet_lightning
 
 __all__ = ["TrainConfig", "GraphDataModule", "LitDiffusion", "train_diffusion", "training_archs"]
 
@@ -191,16 +189,13 @@ class LitDiffusion(L.LightningModule):
 def _quiet(verbose: bool) -> None:
     if verbose:
         return
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
-    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
-    warnings.filterwarnings(
-        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*"
+    quiet_lightning(
+        (
+            ".*Total length of .* across ranks is zero.*",
+            ".*overridden `transfer_batch_to_device`.*",
+            ".*resuming from a checkpoint that ended before the epoch ended.*",
+        )
     )
-    os.environ.setdefault("POSSIBLE_USER_WARNINGS", "off")
 
 
 def train_diffusion(
