@@ -11,9 +11,7 @@ diffusion model's forward process at every step. Banners, tips and the model sum
 from __future__ import annotations
 
 import copy
-import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from nag.logs import quiet_lightning
 from predictors.metrics import kendall_tau
 
 __all__ = ["FitOptions", "LitEnsemble", "fit_ensemble", "pairwise_logistic_loss"]
@@ -31,7 +30,7 @@ Noiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tupl
 
 @dataclass(frozen=True)
 class FitOptions:
-    """Optimisation settings of `fit_ensemble`.
+    """Optimisation settings of `fit_ensemble` (no defaults: `AccuracyPredictorConfig` owns them).
 
     Attributes:
         max_epochs: epochs at most (one epoch = one pass over the training split).
@@ -48,17 +47,17 @@ class FitOptions:
         seed: seeds minibatch order and noise.
     """
 
-    max_epochs: int = 400
-    min_epochs: int = 100
-    patience: int = 50
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    rank_weight: float = 6.0
-    num_timesteps: int = 0
-    t_power: float = 1.0
-    accelerator: str = "cpu"
-    seed: int = 0
+    max_epochs: int
+    min_epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    rank_weight: float
+    num_timesteps: int
+    t_power: float
+    accelerator: str
+    seed: int
 
 
 def pairwise_logistic_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -135,16 +134,13 @@ class LitEnsemble(L.LightningModule):
 
 
 def _quiet() -> None:
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    for msg in (
-        ".*does not have many workers.*",
-        ".*LeafSpec.*",
-        ".*smaller than the logging interval.*",
-        ".*GPU available but not used.*",
-        ".*have no `val_dataloader`.*",
-    ):
-        warnings.filterwarnings("ignore", message=msg)
+    quiet_lightning(
+        (
+            ".*smaller than the logging interval.*",
+            ".*GPU available but not used.*",
+            ".*have no `val_dataloader`.*",
+        )
+    )
 
 
 def fit_ensemble(
