@@ -32,12 +32,15 @@ from bo.oracles import Domain, Evaluation, Oracle
 from bo.surrogate import EnsembleSurrogate, GPSurrogate, graph_features, ucb
 from nag.errors import InvalidChoiceError
 
-__all__ = ["DiffusionBO", "bananas", "ACQUISITIONS", "SURROGATES", "PROPOSALS", "default_checkpoint"]
+__all__ = ["DiffusionBO", "bananas", "ACQUISITIONS", "SURROGATES", "PROPOSALS", "ZC_KERNELS", "default_checkpoint"]
 
 ACQUISITIONS: tuple[str, ...] = ("ucb", "logei")
 SURROGATES: tuple[str, ...] = ("gp", "ensemble")
-#: Where candidate pools come from: the guided generator, or (ablations, BANANAS) mutations / uniform samples.
-PROPOSALS: tuple[str, ...] = ("diffusion", "mutation", "random")
+#: Where candidate pools come from: the guided generator, or (ablations, BANANAS) mutations / uniform samples, or
+#: every unqueried architecture of an enumerable domain ("space": the acquisition maximised exactly).
+PROPOSALS: tuple[str, ...] = ("diffusion", "mutation", "random", "space")
+#: How training-free metrics enter the pool-scoring GP: extra ARD Matérn dimensions, or an additive linear kernel.
+ZC_KERNELS: tuple[str, ...] = ("ard", "linear")
 _CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -70,11 +73,14 @@ class DiffusionBO:
         guidance_scale / schedule: the guidance term's scale and scale schedule (`nag.guidance.SCHEDULES`).
         steps / solver: the sampler.
         proposals: ``"diffusion"`` (guided generator), ``"mutation"`` (mutations of the best queried, BANANAS) or
-            ``"random"`` (uniform samples) — the pool the acquisition scores.
+            ``"random"`` (uniform samples) — the pool the acquisition scores — or ``"space"``: every unqueried
+            architecture of an enumerable domain (up to 100,000), the acquisition's exact maximiser.
         zc: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each rank-transformed over the
             space; CIFAR-10's for CIFAR-100) to the GP features that score the pool; guidance then uses a second GP
             on the graph features alone (metrics do not exist for noisy graphs). Their compute time is not in the
             tables: it is reported as unknown.
+        zc_kernel: how the metrics enter that GP: ``"ard"`` (more Matérn dimensions) or ``"linear"`` (an additive
+            linear kernel on the metrics plus the Matérn kernel on the graph features; `bo.surrogate.GPSurrogate`).
         gp_maxiter: L-BFGS iterations of each GP hyper-parameter fit.
         beta_decay: shrink ``beta`` linearly with the remaining budget (pure exploitation at the last query).
     """
@@ -99,6 +105,7 @@ class DiffusionBO:
         solver: str = "dpm",
         proposals: str = "diffusion",
         zc: bool = False,
+        zc_kernel: str = "ard",
         gp_maxiter: int = 75,
         beta_decay: bool = False,
     ) -> None:
@@ -111,7 +118,17 @@ class DiffusionBO:
             raise InvalidChoiceError("surrogate", surrogate, SURROGATES)
         if proposals not in PROPOSALS:
             raise InvalidChoiceError("proposals", proposals, PROPOSALS)
+        if zc_kernel not in ZC_KERNELS:
+            raise InvalidChoiceError("zc_kernel", zc_kernel, ZC_KERNELS)
         self.proposals = proposals
+        self.zc_kernel = zc_kernel
+        self._space_pool: list[Any] | None = None
+        self._space_F: dict[bool, torch.Tensor] = {}
+        self._space_row: dict[Any, int] = {}
+        if proposals == "space":
+            self._space_pool = domain.enumerate()
+            if self._space_pool is None:
+                raise InvalidChoiceError("proposals", proposals, [p for p in PROPOSALS if p != "space"])
         self.gp_maxiter = gp_maxiter
         self.beta_decay = beta_decay
         self.domain, self.oracle = domain, oracle
@@ -162,6 +179,18 @@ class DiffusionBO:
         return np.stack(cols, 1)
 
     def _features(self, archs: list[Any], with_zc: bool) -> torch.Tensor:
+        """``B x D`` surrogate features (rows of a cached whole-domain matrix under ``proposals="space"``)."""
+        if self._space_pool is not None:
+            if not self._space_F:
+                self._space_row = {a: i for i, a in enumerate(self._space_pool)}
+                self._space_F[False] = self._raw_features(self._space_pool, False)
+                if self.zc is not None:
+                    self._space_F[True] = self._raw_features(self._space_pool, True)
+            rows = torch.tensor([self._space_row[a] for a in archs], dtype=torch.long)
+            return self._space_F[with_zc and self.zc is not None][rows]
+        return self._raw_features(archs, with_zc)
+
+    def _raw_features(self, archs: list[Any], with_zc: bool) -> torch.Tensor:
         F = graph_features(self.space.encode(archs))
         if with_zc and self.zc is not None:
             z = self.zc[[self.space.index(a) for a in archs]]
@@ -200,7 +229,8 @@ class DiffusionBO:
     def _fit(self, archs: list[Any], y: torch.Tensor, with_zc: bool = False):
         g = self.space.encode(archs)
         if self.surrogate_kind == "gp":
-            return GPSurrogate(maxiter=self.gp_maxiter).fit(self._features(archs, with_zc), y)
+            n_lin = self.zc.shape[1] if with_zc and self.zc is not None and self.zc_kernel == "linear" else 0
+            return GPSurrogate(maxiter=self.gp_maxiter, n_linear=n_lin).fit(self._features(archs, with_zc), y)
         return EnsembleSurrogate(g.ops, seed=len(archs), ensemble=5, max_epochs=200, min_epochs=50).fit(g, y)
 
     # ------------------------------------------------------------------ SearchMethod
@@ -226,8 +256,10 @@ class DiffusionBO:
             beta = self.beta * max(state.config.budget - state.n_queries - 1, 0) / max(state.config.budget, 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sur = self._fit(archs, y)
-            scorer = self._fit(archs, y, with_zc=True) if self.zc is not None else sur
+            scorer = self._fit(archs, y, with_zc=True) if self.zc is not None else None
+            # the guidance needs a surrogate of the graph alone (no metrics for noisy graphs)
+            sur = self._fit(archs, y) if scorer is None or self.proposals == "diffusion" else scorer
+            scorer = scorer or sur
             y_std = float(y.std()) or 1.0
 
             if isinstance(sur, GPSurrogate):
@@ -237,13 +269,16 @@ class DiffusionBO:
                     return ucb(m, s, beta) / y_std
             else:
                 acq_fn = sur.differentiable()
-            if self.proposals == "diffusion":
+            if self.proposals == "space":
+                seen = set(queried)
+                pool = [a for a in self._space_pool if a not in seen]
+            elif self.proposals == "diffusion":
                 term = objective(on_denoised(self.model, acq_fn), scale=self.guidance_scale,
                                  schedule=self.schedule, name="acquisition")  # fmt: skip
                 pool = self._generate(self.pool, [term], queried, seed)
             else:
                 pool = self._pool_without_generator(archs, y, set(queried), rng)
-            best = np.argsort(-y.numpy())[: self.neighbours_of]
+            best = np.argsort(-y.numpy())[: self.neighbours_of if self.proposals != "space" else 0]
             known = set(queried) | set(pool)
             for i in best:
                 for nb in self.domain.neighbours(archs[int(i)]):
@@ -278,7 +313,7 @@ class DiffusionBO:
         return out
 
     def _select(self, sur, pool: list[Any], y: torch.Tensor, q: int, beta: float) -> list[int]:
-        g = self.space.encode(pool)
+        g = None if isinstance(sur, GPSurrogate) else self.space.encode(pool)
         with torch.no_grad():
             if self.acquisition == "ucb" or not isinstance(sur, GPSurrogate):
                 m, s = (

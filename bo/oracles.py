@@ -207,6 +207,17 @@ class Domain:
             return getattr(self.space, "size", None)
         return None
 
+    def enumerate(self, limit: int = 100_000) -> list[Arch] | None:
+        """Every architecture of the domain (its pool, or an enumerable space in index order), or ``None`` when the
+        domain is not enumerable or holds more than ``limit``."""
+        if self.pool is not None:
+            return list(self.pool) if len(self.pool) <= limit else None
+        from nag.spaces.base import EnumerableSpace
+
+        if isinstance(self.space, EnumerableSpace) and self.space.size <= limit:
+            return list(self.space.enumerate())
+        return None
+
     def sample(self, n: int, rng: np.random.Generator) -> list[Arch]:
         """``n`` architectures drawn uniformly (i.i.d.) from the domain."""
         if self.pool is None:

@@ -246,7 +246,32 @@ def markdown(groups: Sequence[Group]) -> str:
             lines.append(f"One-off cost ({m}): " + "; ".join(parts) + ".")
     else:
         lines.append("One-off cost: none (no method trained a generator or predictor).")
+    lines += published_markdown(groups)
     return "\n".join(lines) + "\n"
+
+
+def published_markdown(groups: Sequence[Group]) -> list[str]:
+    """Lines of a table of the published figures (`bo.published`) for the groups' (space, dataset) pairs; none if
+    there are none."""
+    from bo.published import published_for
+
+    pairs = list(dict.fromkeys((g.key["space"], g.key["dataset"]) for g in groups))
+    rows = [p for sp, ds in pairs for p in published_for(sp, ds)]
+    if not rows:
+        return []
+    out = [
+        "",
+        "Published figures on the same space and datasets (`bo.published`):",
+        "",
+        "| method | space | dataset | test accuracy | figure | budget (queries) | signal | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in rows:
+        budget = "—" if p.budget is None else str(p.budget)
+        out.append(
+            f"| {p.method} | {p.space} | {p.dataset} | {p.value:.2f} | {p.kind} | {budget} | {p.signal} | {p.source} |"
+        )
+    return out
 
 
 def _plt():
@@ -292,6 +317,7 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
         )
         if ceil is not None and math.isfinite(ceil):
             ax.axhline(ceil, color="k", ls="--", lw=0.8, label="signal ceiling")
+        _plot_published(ax, space, ds)
         ax.set_title(f"{space} · {ds}")
         ax.set_xlabel("queries")
         ax.set_ylabel(f"pick {metric}")
@@ -300,6 +326,19 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
+
+
+def _plot_published(ax, space: str, dataset: str) -> None:
+    """Published picks (`bo.published`) on a best-so-far panel: a marker at their budget, a dotted line where the
+    paper states a time budget instead of queries."""
+    from bo.published import published_for
+
+    for k, p in enumerate(x for x in published_for(space, dataset) if x.kind == "pick"):
+        label = f"{p.method} (published{'' if p.budget else ', time budget'})"
+        if p.budget is not None:
+            ax.plot([p.budget], [p.value], marker="*", ms=9, ls="none", color=f"C{6 + k}", label=label)
+        else:
+            ax.axhline(p.value, color=f"C{6 + k}", ls=":", lw=1.0, label=label)
 
 
 def plot_costs(groups: Sequence[Group], path: str | Path) -> None:

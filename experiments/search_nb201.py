@@ -16,6 +16,8 @@ Usage::
     nice .venv/bin/python experiments/search_nb201.py --parts nb201 --methods random,evolution --budgets 20,50
     nice .venv/bin/python experiments/search_nb201.py --parts reference
     nice .venv/bin/python experiments/search_nb201.py --parts nb201_robot     # RoBoT replayed in the harness (slow)
+    nice .venv/bin/python experiments/search_nb201.py --parts nb201 --runs runs/search_runs   # keep run directories
+    .venv/bin/nag report runs/search_runs/nb201/cifar10/*/b20 --out runs/report_c10        # table + PNG plots
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -93,11 +97,20 @@ class Cache:
 
 
 def one_run(
-    oracle: BenchmarkOracle, ref: dict[str, Any], method: str, options: dict, budget: int, seed: int
+    oracle: BenchmarkOracle,
+    ref: dict[str, Any],
+    method: str,
+    options: dict,
+    budget: int,
+    seed: int,
+    run_dir: Path | None = None,
 ) -> dict:
-    """Run one search and summarise it (pick test, best test among queried, hit, cost)."""
+    """Run one search and summarise it (pick test, best test among queried, hit, cost); ``run_dir``: also write
+    the run there (for ``nag report``)."""
     t0 = time.perf_counter()
-    st = run_search(method, oracle, budget, seed=seed, method_options=options)
+    if run_dir is not None and run_dir.exists():
+        shutil.rmtree(run_dir)  # a run killed half-way: start it again
+    st = run_search(method, oracle, budget, seed=seed, method_options=options, run_dir=run_dir)
     s = st.summary()
     metric = oracle.report_metrics[0]
     return {
@@ -135,8 +148,10 @@ def run_grid(
     budgets: list[int] | None,
     seeds: list[int] | None,
     datasets: list[str] | None,
+    runs: Path | None = None,
 ) -> list[str]:
-    """Run one part of the config; return its markdown table lines."""
+    """Run one part of the config; return its markdown table lines. ``runs``: write every run's directory under
+    ``runs/<part>/<dataset>/<label>/b<budget>/s<seed>`` (a cached result without its directory is run again)."""
     sig = spec.get("signal", "target")
     k = float(spec.get("scale", 1.0))  # e.g. 100: NAS-Bench-Graph's performance in [0, 1] shown in %
     rows = []
@@ -156,9 +171,13 @@ def run_grid(
                         [space, oracle.dataset, oracle.signal, name, opts, b, s] + ([cons] if cons else []),
                         sort_keys=True,
                     )
+                    rd = None
+                    if runs is not None:
+                        label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", m)
+                        rd = runs / part / oracle.dataset / label / f"b{b}" / f"s{s}"
                     r = cache.get(key)
-                    if r is None:
-                        r = one_run(oracle, ref, name, opts, b, s)
+                    if r is None or (rd is not None and not (rd / "state.json").is_file()):
+                        r = one_run(oracle, ref, name, opts, b, s, rd)
                         cache.put(key, r)
                     res.append(r)
                 picks = k * np.array([_nan(r["pick_report"]) for r in res])
@@ -219,6 +238,9 @@ def main() -> None:
     p.add_argument("--datasets", default="", help="comma list (default: the config's)")
     p.add_argument("--out", default=str(ROOT / "runs/search_nb201"), help="cache folder")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--runs", default="", help="also write every run's directory under this folder (then: nag report DIR)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = yaml.safe_load(Path(args.config).read_text())
@@ -255,7 +277,9 @@ def main() -> None:
                     f"{cfg[part]['methods']}",
                     "",
                 ]
-                out += run_grid(part, sp, cfg[part], cache, methods, budgets, seeds, datasets)
+                out += run_grid(
+                    part, sp, cfg[part], cache, methods, budgets, seeds, datasets, Path(args.runs) if args.runs else None
+                )
     finally:
         cache.close()
     print("\n".join(out))

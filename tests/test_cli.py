@@ -331,8 +331,12 @@ def test_report_table_and_plots(capsys, tmp_path):
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("| method | space | dataset | signal | budget")
-    rows = [ln for ln in lines[2:] if ln.startswith("| ")]
+    rows = lines[2 : lines.index("")]
     assert {r.split(" | ")[0].strip("| ") for r in rows} == {"random", "local"}
+    # the published NB201 CIFAR-10 figures beside ours (bo.published)
+    pub = lines[lines.index("Published figures on the same space and datasets (`bo.published`):") + 3 :]
+    assert {r.split(" | ")[0].strip("| ") for r in pub if r.startswith("| ")} >= {"RoBoT", "REA", "BANANAS"}
+    assert any("| RoBoT | nb201 | cifar10 | 94.36 | pick | 20 |" in r for r in pub)
     assert all("2 (0–1)" in r and "94.37" in r for r in rows)  # seeds, and the CIFAR-10 signal ceiling
     assert any(ln.startswith("One-off cost") for ln in lines)
     for name in ("report.md", "best_so_far.png", "cost.png"):

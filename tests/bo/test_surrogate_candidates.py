@@ -85,3 +85,63 @@ def test_bananas_starts_random_then_mutates_the_best():
     last = space.parse(state.archs[10])
     # the BO query is within two edits of one of the initial architectures (a mutation, not a uniform draw)
     assert min(sum(x != y for x, y in zip(last.ops, b.ops, strict=True)) for b in best10) <= 2
+
+
+def test_gp_posterior_marginals_match_the_joint_posterior(nb201):
+    """Row-wise (batched) marginals equal the diagonal of the joint posterior."""
+    F = graph_features(nb201.encode(nb201.sample(40, seed=3))).double()
+    y = F[:, :10].sum(1) + 0.1 * torch.randn(40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    gp = GPSurrogate(maxiter=30).fit(F[:30], y[:30])
+    mean, std = gp.posterior(F[30:])
+    joint = gp.model.posterior(gp._prep(F[30:]))
+    assert torch.allclose(mean, joint.mean.squeeze(-1), atol=1e-8)
+    assert torch.allclose(std, joint.variance.squeeze(-1).sqrt(), atol=1e-8)
+
+
+def test_linear_metric_kernel_extrapolates_a_linear_trend():
+    """With the metric columns in a linear kernel, a target linear in them is extrapolated beyond the observed
+    range (an ARD Matérn reverts towards the mean there)."""
+    g = torch.Generator().manual_seed(0)
+    n = 30
+    graph = torch.randint(0, 2, (n + 5, 6), generator=g).double()  # binary "encoding" columns
+    z = torch.rand(n + 5, 2, generator=g, dtype=torch.float64)
+    z[n:] += 1.0  # held-out rows: metrics beyond every training value
+    F = torch.cat([graph, z], 1)
+    y = 3.0 * z[:, 0] - 2.0 * z[:, 1]
+    lin, _ = GPSurrogate(maxiter=100, n_linear=2).fit(F[:n], y[:n]).posterior(F[n:])
+    ard, _ = GPSurrogate(maxiter=100).fit(F[:n], y[:n]).posterior(F[n:])
+    err_lin = (lin - y[n:]).abs().max()
+    err_ard = (ard - y[n:]).abs().max()
+    assert err_lin < 0.2 and err_lin < 0.5 * err_ard
+    with pytest.raises(ValueError, match="n_linear"):
+        GPSurrogate(n_linear=-1)
+
+
+def test_whole_space_proposals_score_every_unqueried_cell():
+    """``proposals="space"``: the acquisition is maximised over all 15,625 cells; distinct queries; refused where
+    the domain cannot be listed."""
+    oracle = BenchmarkOracle("nb201", "cifar10")
+    dom = oracle.domain()
+    assert len(dom.enumerate()) == 15_625 and dom.enumerate(limit=100) is None
+    opts = {"n_init": 3, "zc": True, "zc_kernel": "linear", "proposals": "space", "gp_maxiter": 20}
+    state = run_search("diffusion-bo", oracle, budget=6, seed=0, method_options=opts)
+    assert state.n_queries == 6 and len(set(state.archs)) == 6
+    assert state.phases == ["init"] * 3 + ["bo"] * 3
+    # the last query is the UCB maximiser over every cell not queried before it (recomputed directly)
+    before = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
+    assert before.archs == state.archs[:5]
+    method = DiffusionBO(dom, oracle, **opts)
+    archs, y = method._training_set(before)
+    scorer = method._fit(archs, y, with_zc=True)
+    queried = {dom.space.parse(a) for a in before.archs}
+    pool = [a for a in dom.enumerate() if a not in queried]
+    m, s = scorer.posterior(method._features(pool, True))
+    assert m.shape == (15_625 - 5,) and bool((s > 0).all())
+    best = pool[int(torch.argmax(m + 2.0 * s))]  # beta = 4
+    assert dom.space.format(best) == state.archs[5]
+    with pytest.raises(InvalidChoiceError, match="zc_kernel"):
+        DiffusionBO(dom, oracle, zc_kernel="rbf")
+    from bo.oracles import Domain
+
+    with pytest.raises(InvalidChoiceError, match="proposals"):
+        DiffusionBO(Domain(get_space("nb101")), oracle, proposals="space")
