@@ -8,7 +8,8 @@ Each step of `DiffusionBO`:
    (`nag.guidance.on_denoised`), so the guidance is refit on the queried set every round — plus the one-edit
    neighbours of the best queried architectures (cheap exploitation, White et al. 2021);
 3. scores the pool with the acquisition (UCB, or log expected improvement — ``qLogEI`` with sequential greedy
-   selection for batches, Ament et al. 2023) and returns the best ``q``.
+   selection for batches, Ament et al. 2023) and returns the best ``q``. On NAS-Bench-201 the scoring GP also sees
+   each candidate's training-free metrics, in an additive linear kernel (`bo.surrogate.GPSurrogate` ``n_linear``).
 
 The first ``n_init`` queries are unguided samples of the generator (its learnt prior over valid architectures).
 Only the one-off cost of training the generator (read from the checkpoint manifest) is charged separately; the
@@ -75,7 +76,8 @@ class DiffusionBO:
         proposals: ``"diffusion"`` (guided generator), ``"mutation"`` (mutations of the best queried, BANANAS) or
             ``"random"`` (uniform samples) — the pool the acquisition scores — or ``"space"``: every unqueried
             architecture of an enumerable domain (up to 100,000), the acquisition's exact maximiser.
-        zc: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each rank-transformed over the
+        zc: ``None`` (default): on where the space has precomputed metric tables (NAS-Bench-201) and the surrogate is
+            the GP. ``True``: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each rank-transformed over the
             space; CIFAR-10's for CIFAR-100) to the GP features that score the pool; guidance then uses a second GP
             on the graph features alone (metrics do not exist for noisy graphs). Their compute time is not in the
             tables: it is reported as unknown.
@@ -83,6 +85,8 @@ class DiffusionBO:
             linear kernel on the metrics plus the Matérn kernel on the graph features; `bo.surrogate.GPSurrogate`).
         gp_maxiter: L-BFGS iterations of each GP hyper-parameter fit.
         beta_decay: shrink ``beta`` linearly with the remaining budget (pure exploitation at the last query).
+        min_feasibility: with constraints in the oracle, candidates whose modelled probability of meeting them all
+            (`feasibility`) is below this are not queried.
     """
 
     name = "diffusion-bo"
@@ -104,10 +108,11 @@ class DiffusionBO:
         steps: int = 10,
         solver: str = "dpm",
         proposals: str = "diffusion",
-        zc: bool = False,
-        zc_kernel: str = "ard",
+        zc: bool | None = None,
+        zc_kernel: str = "linear",
         gp_maxiter: int = 75,
         beta_decay: bool = False,
+        min_feasibility: float = 0.5,
     ) -> None:
         from nag.diffusion.model import GraphDiffusionModel
         from nag.guidance import scale_schedule
@@ -130,9 +135,15 @@ class DiffusionBO:
             if self._space_pool is None:
                 raise InvalidChoiceError("proposals", proposals, [p for p in PROPOSALS if p != "space"])
         self.gp_maxiter = gp_maxiter
+        if not 0.0 <= min_feasibility < 1.0:
+            raise InvalidChoiceError("min_feasibility", min_feasibility, ["a number in [0, 1)"])
+        self.min_feasibility = min_feasibility
+        self.constraints = tuple(getattr(oracle, "constraints", ()) or ())
         self.beta_decay = beta_decay
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
+        if zc is None:
+            zc = surrogate == "gp" and self.space.name == "nb201"
         self.zc = self._zc_matrix(oracle) if zc else None
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)
         self.model = None
@@ -288,7 +299,55 @@ class DiffusionBO:
             if not pool:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
+            pool = self._feasible_part(state, pool, q)
             return [pool[i] for i in self._select(scorer, pool, y, q, beta)]
+
+    def feasibility(self, state: BOState, pool: list[Any]) -> np.ndarray | None:
+        """Probability that each pool architecture meets every constraint of the oracle (``B``), or ``None`` without
+        constraints. Per constraint, a GP — a linear kernel on how many nodes carry each operation (latency, energy
+        and size are close to additive in the operations) plus a Matérn kernel on the graph features — is fitted to the values measured on the queried architectures — the
+        oracle returns them with every query — and gives ``P(value op bound)``."""
+        if not self.constraints:
+            return None
+        from scipy.stats import norm
+
+        prob = np.ones(len(pool))
+        F = None
+        for c in self.constraints:
+            xs, vs = [], []
+            for text, rep in zip(state.archs, state.reports, strict=True):
+                v = rep.get(c.metric)
+                if v is not None and math.isfinite(v):
+                    xs.append(self.space.parse(text))
+                    vs.append(float(v))
+            if len(xs) < 2:
+                continue
+            if F is None:
+                F = self._cost_features(pool)
+            G = self._cost_features(xs)
+            gp = GPSurrogate(maxiter=self.gp_maxiter, n_linear=len(self.space.ops)).fit(G, torch.tensor(vs))
+            with torch.no_grad():
+                m, sd = gp.posterior(F)
+            z = ((c.bound - m) / sd).numpy()
+            prob *= norm.cdf(z) if c.op in ("<=", "<") else norm.cdf(-z)
+        return prob
+
+    def _cost_features(self, archs: list[Any]) -> torch.Tensor:
+        """``B x (D + V)``: the graph features, then how many nodes carry each operation (the linear part)."""
+        g = self.space.encode(archs)
+        counts = (g.X * g.mask[..., None].to(g.X.dtype)).sum(1)
+        return torch.cat([self._features(archs, False).double(), counts.double()], 1)
+
+    def _feasible_part(self, state: BOState, pool: list[Any], q: int) -> list[Any]:
+        """The pool's candidates likely feasible (probability >= ``min_feasibility``); the ``q`` most likely where none
+        is."""
+        prob = self.feasibility(state, pool)
+        if prob is None:
+            return pool
+        keep = [a for a, p in zip(pool, prob, strict=True) if p >= self.min_feasibility]
+        if keep:
+            return keep
+        return [pool[int(i)] for i in np.argsort(-prob)[:q]]
 
     def _pool_without_generator(
         self, archs: list[Any], y: torch.Tensor, queried: set, rng: np.random.Generator
@@ -340,7 +399,7 @@ def bananas(domain: Domain, oracle: Oracle, **options: Any) -> DiffusionBO:
     """BANANAS (White et al., AAAI 2021) in this harness: a deep ensemble of GNN predictors as surrogate, candidate
     pools from mutations of the best queried architectures, UCB over the ensemble's mean and spread (the paper's
     independent Thompson sampling is replaced by UCB; same ensemble), 10 random initial queries. Options override."""
-    cfg: dict[str, Any] = {"surrogate": "ensemble", "proposals": "mutation", "n_init": 10, "pool": 100}
+    cfg: dict[str, Any] = {"surrogate": "ensemble", "proposals": "mutation", "n_init": 10, "pool": 100, "zc": False}
     cfg.update(options)
     method = DiffusionBO(domain, oracle, **cfg)
     method.name = "bananas"

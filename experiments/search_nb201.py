@@ -156,7 +156,9 @@ def run_grid(
     k = float(spec.get("scale", 1.0))  # e.g. 100: NAS-Bench-Graph's performance in [0, 1] shown in %
     rows = []
     for ds in datasets or spec["datasets"]:
-        oracle = BenchmarkOracle(space, ds, signal=sig, constraints=spec.get("constraints", []))
+        oracle = BenchmarkOracle(
+            space, ds, signal=sig, report=spec.get("report"), constraints=spec.get("constraints", [])
+        )
         ref = oracle.reference()
         for b in budgets or spec["budgets"]:
             for m, opts in spec["methods"].items():
@@ -167,10 +169,8 @@ def run_grid(
                 res = []
                 for s in seeds or parse_seeds(spec["seeds"]):
                     cons = spec.get("constraints") or []
-                    key = json.dumps(
-                        [space, oracle.dataset, oracle.signal, name, opts, b, s] + ([cons] if cons else []),
-                        sort_keys=True,
-                    )
+                    extra = ([cons] if cons else []) + ([{"report": spec["report"]}] if spec.get("report") else [])
+                    key = json.dumps([space, oracle.dataset, oracle.signal, name, opts, b, s] + extra, sort_keys=True)
                     rd = None
                     if runs is not None:
                         label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", m)
@@ -268,7 +268,7 @@ def main() -> None:
                 sp = cfg[part].get("space", part)
                 n_seeds = len(seeds or parse_seeds(cfg[part]["seeds"]))
                 probe = BenchmarkOracle(
-                    sp, cfg[part]["datasets"][0], signal=cfg[part].get("signal", "target")
+                    sp, cfg[part]["datasets"][0], signal=cfg[part].get("signal", "target"), report=cfg[part].get("report")
                 )
                 out += [
                     "",
