@@ -33,7 +33,15 @@ from bo.oracles import Domain, Evaluation, Oracle
 from bo.surrogate import EnsembleSurrogate, GPSurrogate, graph_features, ucb
 from nag.errors import InvalidChoiceError
 
-__all__ = ["DiffusionBO", "bananas", "ACQUISITIONS", "SURROGATES", "PROPOSALS", "ZC_KERNELS", "default_checkpoint"]
+__all__ = [
+    "DiffusionBO",
+    "bananas",
+    "ACQUISITIONS",
+    "SURROGATES",
+    "PROPOSALS",
+    "ZC_KERNELS",
+    "default_checkpoint",
+]
 
 ACQUISITIONS: tuple[str, ...] = ("ucb", "logei")
 SURROGATES: tuple[str, ...] = ("gp", "ensemble")
@@ -399,7 +407,13 @@ def bananas(domain: Domain, oracle: Oracle, **options: Any) -> DiffusionBO:
     """BANANAS (White et al., AAAI 2021) in this harness: a deep ensemble of GNN predictors as surrogate, candidate
     pools from mutations of the best queried architectures, UCB over the ensemble's mean and spread (the paper's
     independent Thompson sampling is replaced by UCB; same ensemble), 10 random initial queries. Options override."""
-    cfg: dict[str, Any] = {"surrogate": "ensemble", "proposals": "mutation", "n_init": 10, "pool": 100, "zc": False}
+    cfg: dict[str, Any] = {
+        "surrogate": "ensemble",
+        "proposals": "mutation",
+        "n_init": 10,
+        "pool": 100,
+        "zc": False,
+    }
     cfg.update(options)
     method = DiffusionBO(domain, oracle, **cfg)
     method.name = "bananas"

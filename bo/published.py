@@ -46,17 +46,33 @@ PUBLISHED: tuple[Published, ...] = (
     Published("RoBoT", "nb201", "cifar10", 94.36, "pick", 20, "cifar10 12-epoch val", _ROBOT),
     Published("RoBoT", "nb201", "cifar100", 73.51, "pick", 20, "cifar10 12-epoch val", _ROBOT),
     Published("RoBoT", "nb201", "ImageNet16-120", 46.34, "pick", 20, "cifar10 12-epoch val", _ROBOT),
-    Published("DiffusionNAG", "nb201", "cifar10", 94.37, "best queried", None, "meta-learned predictor", _DNAG),
-    Published("DiffusionNAG", "nb201", "cifar100", 73.51, "best queried", None, "meta-learned predictor", _DNAG),
+    Published(
+        "DiffusionNAG", "nb201", "cifar10", 94.37, "best queried", None, "meta-learned predictor", _DNAG
+    ),
+    Published(
+        "DiffusionNAG", "nb201", "cifar100", 73.51, "best queried", None, "meta-learned predictor", _DNAG
+    ),
     Published("REA", "nb201", "cifar10", 93.92, "pick", None, "target 12-epoch val", _REA),
     Published("REA", "nb201", "cifar100", 71.84, "pick", None, "target 12-epoch val", _REA),
     Published("REA", "nb201", "ImageNet16-120", 45.15, "pick", None, "target 12-epoch val", _REA),
     Published(
-        "BANANAS", "nb201", "cifar10", 94.37, "best queried", 46, "target val",
+        "BANANAS",
+        "nb201",
+        "cifar10",
+        94.37,
+        "best queried",
+        46,
+        "target val",
         "White et al., BANANAS (AAAI 2021): reaches the optimum at 46 queries",
     ),  # fmt: skip
     Published(
-        "BANANAS", "nb201", "cifar100", 73.51, "best queried", 88, "target val",
+        "BANANAS",
+        "nb201",
+        "cifar100",
+        73.51,
+        "best queried",
+        88,
+        "target val",
         "White et al., BANANAS (AAAI 2021): reaches the optimum at 88 queries",
     ),  # fmt: skip
 )

@@ -238,7 +238,7 @@ def markdown(groups: Sequence[Group]) -> str:
         ]
         lines.append("| " + " | ".join(row) + " |")
         if v["one_off"]:
-            one_off.setdefault(k["method"], {}).update(v["one_off"])
+            one_off.setdefault(method, {}).update(v["one_off"])
     lines.append("")
     if one_off:
         for m, items in one_off.items():
@@ -290,6 +290,8 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (space, ds) in zip(axes[0], panels, strict=True):
         metric = "test"
+        lows: list[float] = []
+        highs: list[float] = []
         for g in groups:
             if (g.key["space"], g.key["dataset"]) != (space, ds):
                 continue
@@ -304,9 +306,17 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
             x = np.arange(1, n + 1)
             with np.errstate(all="ignore"):
                 m, s = np.nanmean(curves, 0), np.nanstd(curves, 0)
-            label = f"{g.key['method']} (b={g.key['budget']}, {len(g.runs)} seeds)"
+            opts = json.loads(g.key["options"]) if g.key["options"] else {}
+            extra = " ".join(f"{a}={b}" for a, b in opts.items())
+            label = (
+                f"{g.key['method']}{' ' + extra if extra else ''} (b={g.key['budget']}, {len(g.runs)} seeds)"
+            )
             ax.plot(x, m, label=label)
             ax.fill_between(x, m - s, m + s, alpha=0.2)
+            tail = m[min(4, n - 1) :]  # the y-range follows the curves after their first few queries
+            if np.isfinite(tail).any():
+                lows.append(float(np.nanmin(tail - s[min(4, n - 1) :])))
+                highs.append(float(np.nanmax(tail + s[min(4, n - 1) :])))
         ceil = next(
             (
                 g.runs[0].reference.get("signal_ceiling")
@@ -318,11 +328,19 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
         if ceil is not None and math.isfinite(ceil):
             ax.axhline(ceil, color="k", ls="--", lw=0.8, label="signal ceiling")
         _plot_published(ax, space, ds)
+        if lows:
+            from bo.published import published_for
+
+            highs += [p.value for p in published_for(space, ds) if p.kind == "pick"]
+            highs += [ceil] if ceil is not None and math.isfinite(ceil) else []
+            lo, hi = min(lows), max(highs)
+            pad = 0.08 * max(hi - lo, 1e-6)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_title(f"{space} · {ds}")
         ax.set_xlabel("queries")
         ax.set_ylabel(f"pick {metric}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
@@ -333,12 +351,12 @@ def _plot_published(ax, space: str, dataset: str) -> None:
     paper states a time budget instead of queries."""
     from bo.published import published_for
 
-    for k, p in enumerate(x for x in published_for(space, dataset) if x.kind == "pick"):
+    for p in (x for x in published_for(space, dataset) if x.kind == "pick"):
         label = f"{p.method} (published{'' if p.budget else ', time budget'})"
         if p.budget is not None:
-            ax.plot([p.budget], [p.value], marker="*", ms=9, ls="none", color=f"C{6 + k}", label=label)
+            ax.plot([p.budget], [p.value], marker="*", ms=10, ls="none", color="k", label=label)
         else:
-            ax.axhline(p.value, color=f"C{6 + k}", ls=":", lw=1.0, label=label)
+            ax.axhline(p.value, color="0.4", ls=":", lw=1.0, label=label)
 
 
 def plot_costs(groups: Sequence[Group], path: str | Path) -> None:

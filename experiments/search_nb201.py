@@ -169,8 +169,12 @@ def run_grid(
                 res = []
                 for s in seeds or parse_seeds(spec["seeds"]):
                     cons = spec.get("constraints") or []
-                    extra = ([cons] if cons else []) + ([{"report": spec["report"]}] if spec.get("report") else [])
-                    key = json.dumps([space, oracle.dataset, oracle.signal, name, opts, b, s] + extra, sort_keys=True)
+                    extra = ([cons] if cons else []) + (
+                        [{"report": spec["report"]}] if spec.get("report") else []
+                    )
+                    key = json.dumps(
+                        [space, oracle.dataset, oracle.signal, name, opts, b, s] + extra, sort_keys=True
+                    )
                     rd = None
                     if runs is not None:
                         label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", m)
@@ -268,7 +272,10 @@ def main() -> None:
                 sp = cfg[part].get("space", part)
                 n_seeds = len(seeds or parse_seeds(cfg[part]["seeds"]))
                 probe = BenchmarkOracle(
-                    sp, cfg[part]["datasets"][0], signal=cfg[part].get("signal", "target"), report=cfg[part].get("report")
+                    sp,
+                    cfg[part]["datasets"][0],
+                    signal=cfg[part].get("signal", "target"),
+                    report=cfg[part].get("report"),
                 )
                 out += [
                     "",
@@ -278,7 +285,15 @@ def main() -> None:
                     "",
                 ]
                 out += run_grid(
-                    part, sp, cfg[part], cache, methods, budgets, seeds, datasets, Path(args.runs) if args.runs else None
+                    part,
+                    sp,
+                    cfg[part],
+                    cache,
+                    methods,
+                    budgets,
+                    seeds,
+                    datasets,
+                    Path(args.runs) if args.runs else None,
                 )
     finally:
         cache.close()

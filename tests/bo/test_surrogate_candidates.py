@@ -90,7 +90,9 @@ def test_bananas_starts_random_then_mutates_the_best():
 def test_gp_posterior_marginals_match_the_joint_posterior(nb201):
     """Row-wise (batched) marginals equal the diagonal of the joint posterior."""
     F = graph_features(nb201.encode(nb201.sample(40, seed=3))).double()
-    y = F[:, :10].sum(1) + 0.1 * torch.randn(40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = F[:, :10].sum(1) + 0.1 * torch.randn(
+        40, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     gp = GPSurrogate(maxiter=30).fit(F[:30], y[:30])
     mean, std = gp.posterior(F[30:])
     joint = gp.model.posterior(gp._prep(F[30:]))
