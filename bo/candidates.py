@@ -275,6 +275,7 @@ class DiffusionBO:
             beta = self.beta * max(state.config.budget - state.n_queries - 1, 0) / max(state.config.budget, 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            models = self.constraint_models(state)
             scorer = self._fit(archs, y, with_zc=True) if self.zc is not None else None
             # the guidance needs a surrogate of the graph alone (no metrics for noisy graphs)
             sur = self._fit(archs, y) if scorer is None or self.proposals == "diffusion" else scorer
@@ -294,7 +295,7 @@ class DiffusionBO:
             elif self.proposals == "diffusion":
                 term = objective(on_denoised(self.model, acq_fn), scale=self.guidance_scale,
                                  schedule=self.schedule, name="acquisition")  # fmt: skip
-                pool = self._generate(self.pool, [term], queried, seed)
+                pool = self._generate(self.pool, [term, *self._constraint_terms(models)], queried, seed)
             else:
                 pool = self._pool_without_generator(archs, y, set(queried), rng)
             best = np.argsort(-y.numpy())[: self.neighbours_of if self.proposals != "space" else 0]
@@ -307,20 +308,16 @@ class DiffusionBO:
             if not pool:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
-            pool = self._feasible_part(state, pool, q)
+            pool = self._feasible_part(state, pool, q, models)
             return [pool[i] for i in self._select(scorer, pool, y, q, beta)]
 
-    def feasibility(self, state: BOState, pool: list[Any]) -> np.ndarray | None:
-        """Probability that each pool architecture meets every constraint of the oracle (``B``), or ``None`` without
-        constraints. Per constraint, a GP — a linear kernel on how many nodes carry each operation (latency, energy
-        and size are close to additive in the operations) plus a Matérn kernel on the graph features — is fitted to the values measured on the queried architectures — the
-        oracle returns them with every query — and gives ``P(value op bound)``."""
-        if not self.constraints:
-            return None
-        from scipy.stats import norm
+    def constraint_models(self, state: BOState) -> list[tuple[Any, GPSurrogate, float]]:
+        """Per constraint of the oracle with >= 2 measured values: ``(constraint, GP, spread of the values)``.
 
-        prob = np.ones(len(pool))
-        F = None
+        The GP — a linear kernel on how many nodes carry each operation (latency, energy and size are close to additive
+        in the operations) plus a Matérn kernel on the graph features — is fitted to the values the queried
+        architectures returned (the oracle reports them with every query); nothing is read from a table."""
+        out = []
         for c in self.constraints:
             xs, vs = [], []
             for text, rep in zip(state.archs, state.reports, strict=True):
@@ -330,26 +327,68 @@ class DiffusionBO:
                     vs.append(float(v))
             if len(xs) < 2:
                 continue
-            if F is None:
-                F = self._cost_features(pool)
-            G = self._cost_features(xs)
-            gp = GPSurrogate(maxiter=self.gp_maxiter, n_linear=len(self.space.ops)).fit(G, torch.tensor(vs))
+            gp = GPSurrogate(maxiter=self.gp_maxiter, n_linear=len(self.space.ops))
+            gp.fit(self._cost_features(xs), torch.tensor(vs))
+            out.append((c, gp, float(np.std(vs)) or 1.0))
+        return out
+
+    def feasibility(
+        self, state: BOState, pool: list[Any], models: list[tuple[Any, GPSurrogate, float]] | None = None
+    ) -> np.ndarray | None:
+        """Probability that each pool architecture meets every constraint of the oracle (``B``) under
+        `constraint_models` (``models``, fitted here when not given), or ``None`` without constraints."""
+        if not self.constraints:
+            return None
+        from scipy.stats import norm
+
+        models = self.constraint_models(state) if models is None else models
+        prob = np.ones(len(pool))
+        if not models or not pool:
+            return prob
+        F = self._cost_features(pool)
+        for c, gp, _ in models:
             with torch.no_grad():
                 m, sd = gp.posterior(F)
             z = ((c.bound - m) / sd).numpy()
             prob *= norm.cdf(z) if c.op in ("<=", "<") else norm.cdf(-z)
         return prob
 
+    def _constraint_terms(self, models: list[tuple[Any, GPSurrogate, float]]) -> list[Any]:
+        """Guidance terms keeping generated graphs inside each modelled constraint (softplus penalties on the GP mean
+        of the denoiser's posterior graph, in units of the measured values' spread)."""
+        from nag.guidance import constraint, on_denoised
+
+        terms = []
+        for c, gp, spread in models:
+
+            def fn(g, gp=gp, spread=spread):
+                return gp.posterior(self._cost_features_graph(g))[0] / spread
+
+            op = "<=" if c.op in ("<=", "<") else ">="
+            terms.append(constraint(on_denoised(self.model, fn), c.bound / spread, op, width=0.1,
+                                    scale=self.guidance_scale, schedule=self.schedule, name=f"feasible {c}"))  # fmt: skip
+        return terms
+
+    @staticmethod
+    def _cost_features_graph(g) -> torch.Tensor:
+        """`_cost_features` of an `ArchGraph` (relaxed graphs too; differentiable in ``X`` and ``A``)."""
+        counts = (g.X * g.mask[..., None].to(g.X.dtype)).sum(1)
+        return torch.cat([graph_features(g).double(), counts.double()], 1)
+
     def _cost_features(self, archs: list[Any]) -> torch.Tensor:
         """``B x (D + V)``: the graph features, then how many nodes carry each operation (the linear part)."""
-        g = self.space.encode(archs)
-        counts = (g.X * g.mask[..., None].to(g.X.dtype)).sum(1)
-        return torch.cat([self._features(archs, False).double(), counts.double()], 1)
+        return self._cost_features_graph(self.space.encode(archs))
 
-    def _feasible_part(self, state: BOState, pool: list[Any], q: int) -> list[Any]:
+    def _feasible_part(
+        self,
+        state: BOState,
+        pool: list[Any],
+        q: int,
+        models: list[tuple[Any, GPSurrogate, float]] | None = None,
+    ) -> list[Any]:
         """The pool's candidates likely feasible (probability >= ``min_feasibility``); the ``q`` most likely where none
         is."""
-        prob = self.feasibility(state, pool)
+        prob = self.feasibility(state, pool, models)
         if prob is None:
             return pool
         keep = [a for a, p in zip(pool, prob, strict=True) if p >= self.min_feasibility]
