@@ -369,15 +369,20 @@ class DiffusionBO:
                                     scale=self.guidance_scale, schedule=self.schedule, name=f"feasible {c}"))  # fmt: skip
         return terms
 
-    @staticmethod
-    def _cost_features_graph(g) -> torch.Tensor:
+    def _with_counts(self, F: torch.Tensor) -> torch.Tensor:
+        """``B x (D + V)``: graph features (`graph_features`, ``B x D``), then how many nodes carry each operation —
+        read off their one-hot block, so relaxed graphs stay differentiable."""
+        n, v = self.space.max_nodes, len(self.space.ops)
+        counts = F[:, : n * v].reshape(F.shape[0], n, v).sum(1)
+        return torch.cat([F.double(), counts.double()], 1)
+
+    def _cost_features_graph(self, g) -> torch.Tensor:
         """`_cost_features` of an `ArchGraph` (relaxed graphs too; differentiable in ``X`` and ``A``)."""
-        counts = (g.X * g.mask[..., None].to(g.X.dtype)).sum(1)
-        return torch.cat([graph_features(g).double(), counts.double()], 1)
+        return self._with_counts(graph_features(g))
 
     def _cost_features(self, archs: list[Any]) -> torch.Tensor:
         """``B x (D + V)``: the graph features, then how many nodes carry each operation (the linear part)."""
-        return self._cost_features_graph(self.space.encode(archs))
+        return self._with_counts(self._features(archs, False))
 
     def _feasible_part(
         self,
