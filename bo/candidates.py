@@ -87,8 +87,9 @@ class DiffusionBO:
         zc: ``None`` (default): on where the space has precomputed metric tables (NAS-Bench-201) and the surrogate is
             the GP. ``True``: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each rank-transformed over the
             space; CIFAR-10's for CIFAR-100) to the GP features that score the pool; guidance then uses a second GP
-            on the graph features alone (metrics do not exist for noisy graphs). Their compute time is not in the
-            tables: it is reported as unknown.
+            on the graph features alone (metrics do not exist for noisy graphs). Every distinct cell whose metrics
+            were read (candidates and queries) is charged NASLib's mean
+            compute time per cell (``one_off_cost_s["training_free_metrics_s"]``).
         zc_kernel: how the metrics enter that GP: ``"ard"`` (more Matérn dimensions) or ``"linear"`` (an additive
             linear kernel on the metrics plus the Matérn kernel on the graph features; `bo.surrogate.GPSurrogate`).
         gp_maxiter: L-BFGS iterations of each GP hyper-parameter fit.
@@ -188,6 +189,7 @@ class DiffusionBO:
             m for m in bench.metrics("cifar10") if m.startswith("zc_")
         ]
         src = ds if any(m.startswith("zc_") for m in bench.metrics(ds)) else "cifar10"
+        self.zc_cell_s = bench.zc_seconds_per_cell(src)
         cols = []
         for m in names:
             v = bench.column(src, m)
@@ -309,7 +311,19 @@ class DiffusionBO:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
             pool = self._feasible_part(state, pool, q, models)
+            if self.zc is not None:
+                self._charge_zc(state, pool + archs)
             return [pool[i] for i in self._select(scorer, pool, y, q, beta)]
+
+    def _charge_zc(self, state: BOState, archs: list[Any]) -> None:
+        """Charge the training-free metrics of every distinct cell they were read for (candidates and queried):
+        ``training_free_metrics_s`` = cells × NASLib's mean seconds per cell (`zc_seconds_per_cell`)."""
+        scored = set(state.method_state.get("zc_scored", []))
+        n0 = len(scored)
+        scored.update(self.space.index(a) for a in archs)
+        if len(scored) > n0:
+            state.method_state["zc_scored"] = sorted(scored)
+            state.one_off_cost_s["training_free_metrics_s"] = len(scored) * self.zc_cell_s
 
     def constraint_models(self, state: BOState) -> list[tuple[Any, GPSurrogate, float]]:
         """Per constraint of the oracle with >= 2 measured values: ``(constraint, GP, spread of the values)``.

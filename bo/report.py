@@ -243,9 +243,11 @@ def markdown(groups: Sequence[Group]) -> str:
     if one_off:
         for m, items in one_off.items():
             parts = [f"{name}: {_cost(c) if c is not None else 'unknown'}" for name, c in items.items()]
-            lines.append(f"One-off cost ({m}): " + "; ".join(parts) + ".")
+            lines.append(f"Cost outside the queries ({m}): " + "; ".join(parts) + ".")
     else:
-        lines.append("One-off cost: none (no method trained a generator or predictor).")
+        lines.append(
+            "Cost outside the queries: none (no generator or predictor trained, no training-free metrics)."
+        )
     lines += published_markdown(groups)
     return "\n".join(lines) + "\n"
 

@@ -338,7 +338,7 @@ def test_report_table_and_plots(capsys, tmp_path):
     assert {r.split(" | ")[0].strip("| ") for r in pub if r.startswith("| ")} >= {"RoBoT", "REA", "BANANAS"}
     assert any("| RoBoT | nb201 | cifar10 | 94.36 | pick | 20 |" in r for r in pub)
     assert all("2 (0–1)" in r and "94.37" in r for r in rows)  # seeds, and the CIFAR-10 signal ceiling
-    assert any(ln.startswith("One-off cost") for ln in lines)
+    assert any(ln.startswith("Cost outside the queries") for ln in lines)
     for name in ("report.md", "best_so_far.png", "cost.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 

@@ -209,6 +209,13 @@ class NB201Benchmark(Benchmark[NB201Arch]):
                 out[ds][net] = {k: float(v) for k, v in rec.items()}
         return out
 
+    def zc_seconds_per_cell(self, dataset: str) -> float:
+        """Mean seconds to compute NASLib's 12 training-free metrics for one cell on ``dataset`` (the sum of the
+        per-metric times NASLib recorded, averaged over its 725 timed cells; their hardware)."""
+        rows = self._naslib_by_ds[self.resolve_dataset(dataset)].values()
+        per_cell = [sum(v for k, v in r.items() if k.endswith("_time_s") and math.isfinite(v)) for r in rows]
+        return float(np.mean(per_cell))
+
     @cached_property
     def _robust(self) -> dict[str, dict[str, float]]:
         df = cached_table(resolve(ROBUSTNESS), "nb201_robustness", pd.read_csv)

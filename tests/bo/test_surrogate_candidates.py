@@ -169,3 +169,20 @@ def test_feasibility_model_learns_a_latency_constraint_from_the_queries():
     assert DiffusionBO(free.domain(), free, **opts).feasibility(state, archs[:5]) is None
     with pytest.raises(InvalidChoiceError, match="min_feasibility"):
         DiffusionBO(free.domain(), free, min_feasibility=1.5)
+
+
+def test_training_free_metrics_are_charged_per_distinct_cell():
+    """Every distinct cell whose metrics diffusion-BO read is charged NASLib's mean time per cell (7.3 s on
+    CIFAR-10); scoring the whole space charges all 15,625 cells."""
+    per_cell = get_benchmark("nb201").zc_seconds_per_cell("cifar10")
+    assert 5.0 < per_cell < 10.0
+    oracle = BenchmarkOracle("nb201", "cifar10")
+    opts = {"n_init": 3, "proposals": "space", "gp_maxiter": 20}
+    state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
+    assert state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(15_625 * per_cell)
+    opts = {"n_init": 3, "proposals": "mutation", "pool": 30, "gp_maxiter": 20}
+    state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
+    n = len(state.method_state["zc_scored"])
+    assert 30 < n < 200 and state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(n * per_cell)
+    no_zc = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options={**opts, "zc": False})
+    assert "training_free_metrics_s" not in no_zc.one_off_cost_s
