@@ -286,8 +286,19 @@ def _plt():
 
 
 def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
-    """The pick's report value against queries (mean ± sd band over seeds), one panel per (space, dataset)."""
+    """The pick's report value against queries (mean ± sd band over seeds), one panel per (space, dataset).
+
+    A run's curve up to query ``k`` is the curve of the same run with budget ``k``, so of the groups that differ
+    only in their budget just the largest is drawn."""
     plt = _plt()
+
+    def same_but_budget(g: Group) -> str:
+        return json.dumps({k: v for k, v in g.key.items() if k != "budget"}, sort_keys=True)
+
+    largest: dict[str, int] = {}
+    for g in groups:
+        largest[same_but_budget(g)] = max(largest.get(same_but_budget(g), 0), g.key["budget"])
+    groups = [g for g in groups if g.key["budget"] == largest[same_but_budget(g)]]
     panels = list(dict.fromkeys((g.key["space"], g.key["dataset"]) for g in groups))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (space, ds) in zip(axes[0], panels, strict=True):
