@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["InvalidChoiceError", "InvalidArchitectureError", "DataNotFoundError"]
+__all__ = [
+    "InvalidChoiceError",
+    "InvalidArchitectureError",
+    "DataNotFoundError",
+    "NagInputError",
+    "NagRuntimeError",
+]
 
 
 class InvalidChoiceError(ValueError):
@@ -38,3 +44,15 @@ class DataNotFoundError(FileNotFoundError):
         super().__init__(
             f"data file {relpath!r} not found; searched: {', '.join(self.searched)}; to obtain it: {how}"
         )
+
+
+class NagInputError(ValueError):
+    """Bad input found before any work: the CLI prints the one-line message and exits with code 2.
+
+    The message names the field, the value and what is accepted, e.g. ``--steps: 0 is out of range; accepted: 1..1000``.
+    """
+
+
+class NagRuntimeError(RuntimeError):
+    """A failure while working (a damaged file, a locked run, a failed step): one line naming the file or step,
+    exit code 1 in the CLI."""

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from nag.errors import DataNotFoundError
+from nag.io import atomic_write_bytes
 
 __all__ = ["data_dirs", "resolve", "cache_dir", "sha256", "HOW_TO_OBTAIN", "atomic_write_bytes"]
 
@@ -86,11 +87,3 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
