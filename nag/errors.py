@@ -10,6 +10,7 @@ __all__ = [
     "DataNotFoundError",
     "NagInputError",
     "NagRuntimeError",
+    "Terminated",
 ]
 
 
@@ -56,3 +57,12 @@ class NagInputError(ValueError):
 class NagRuntimeError(RuntimeError):
     """A failure while working (a damaged file, a locked run, a failed step): one line naming the file or step,
     exit code 1 in the CLI."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by the CLI's SIGTERM handler, so SIGTERM unwinds like Ctrl-C (state saved,
+    ``finally`` blocks run); the CLI exits 143 for it and 130 for a plain `KeyboardInterrupt`."""
+
+    def __init__(self, signum: int = 15) -> None:
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")
