@@ -25,7 +25,6 @@ pickle cheaply (benchmark tables are re-opened in the receiving process), so pro
 from __future__ import annotations
 
 import math
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from nag.errors import InvalidChoiceError
+from nag.guidance import CONSTRAINT_FORMS, Condition, parse_condition
 from nag.spaces import SearchSpace, canonical_space_name, get_space
 
 __all__ = [
@@ -105,19 +105,6 @@ def _float(v: float | None) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------- constraints
-#: The accepted forms of a constraint, as error messages list them.
-CONSTRAINT_FORMS: tuple[str, ...] = (
-    "latency:<device><=<ms>",
-    "energy:<device><=<mJ>",
-    "params<=<millions>",
-    "<metric><op><number> with op one of <=, <, >=, >",
-)
-_CONSTRAINT_RE = re.compile(
-    r"^\s*(?P<name>[A-Za-z][\w.\-]*(?::[\w.\-]+)?)\s*(?P<op><=|>=|<|>)\s*(?P<bound>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
-)
-_OPS = {"<=": np.less_equal, "<": np.less, ">=": np.greater_equal, ">": np.greater}
-
-
 @dataclass(frozen=True)
 class Constraint:
     """``metric op bound`` on a benchmark metric, e.g. ``latency_edgegpu <= 3.5``.
@@ -134,12 +121,11 @@ class Constraint:
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` satisfies the constraint (NaN never does)."""
-        return bool(not math.isnan(value) and _OPS[self.op](value, self.bound))
+        return bool(self.holds_many(np.array([value]))[0])
 
     def holds_many(self, values: np.ndarray) -> np.ndarray:
         """Element-wise `holds` (NaN -> ``False``)."""
-        v = np.asarray(values, dtype=np.float64)
-        return np.isfinite(v) & _OPS[self.op](np.nan_to_num(v, nan=0.0), self.bound)
+        return Condition(self.metric, None, self.op, self.bound).satisfied(values)
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.bound:g}"
@@ -148,25 +134,22 @@ class Constraint:
 def parse_constraint(text: str) -> Constraint:
     """Read one constraint: ``latency:edgegpu<=3.5``, ``energy:eyeriss<2``, ``params<=0.5`` or ``<metric><op><x>``.
 
-    ``latency:<device>`` and ``energy:<device>`` name the HW-NAS-Bench metrics ``latency_<device>`` (ms) and
-    ``energy_<device>`` (mJ); ``params`` is ``params_mb`` (millions). Whether the metric exists is checked by the
-    oracle that uses the constraint (it knows its benchmark's metrics).
+    The grammar is `nag.guidance.parse_condition` (one for guidance and search). ``latency:<device>`` and
+    ``energy:<device>`` name the HW-NAS-Bench metrics ``latency_<device>`` (ms) and ``energy_<device>`` (mJ);
+    ``params`` is ``params_mb`` (millions). Whether the metric exists is checked by the oracle that uses the
+    constraint (it knows its benchmark's metrics).
 
     Raises:
         InvalidChoiceError: field ``constraint``; the message lists `CONSTRAINT_FORMS`.
     """
-    m = _CONSTRAINT_RE.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise InvalidChoiceError("constraint", text, CONSTRAINT_FORMS)
-    name = m["name"]
-    if ":" in name:
-        kind, device = name.split(":", 1)
-        if kind not in ("latency", "energy"):
+    c = parse_condition(text, "constraint", require_bound=True)
+    if c.qualifier is not None:
+        if c.target not in ("latency", "energy"):
             raise InvalidChoiceError("constraint", text, CONSTRAINT_FORMS)
-        metric = f"{kind}_{device}"
+        metric = f"{c.target}_{c.qualifier}"
     else:
-        metric = {"params": "params_mb", "latency": "latency_s"}.get(name, name)
-    return Constraint(metric, m["op"], float(m["bound"]))
+        metric = {"params": "params_mb", "latency": "latency_s"}.get(c.target, c.target)
+    return Constraint(metric, c.op, float(c.bound))
 
 
 # ---------------------------------------------------------------------------------------------------------- domain

@@ -481,7 +481,7 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
     tab.add_column("true best")
     tab.add_column("truly feasible")
     for t, p, tv in zip(shown, pred, true, strict=True):
-        lower = t.condition.op == "<=" or (pareto and t is shown[-1])
+        lower = t.condition.upper or (pareto and t is shown[-1])
         best = "" if tv is None else f"{(np.nanmin(tv) if lower else np.nanmax(tv)):.3f}"
         feas = (
             "" if tv is None or not t.condition.is_constraint else f"{t.condition.satisfied(tv).mean():.0%}"

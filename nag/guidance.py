@@ -33,6 +33,8 @@ __all__ = [
     "Condition",
     "SCHEDULES",
     "parse_condition",
+    "CONSTRAINT_FORMS",
+    "OPS",
     "scale_schedule",
     "objective",
     "constraint",
@@ -52,8 +54,23 @@ GuidanceFn = Callable[[ArchGraph, torch.Tensor], torch.Tensor]
 SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
 
 _COND = re.compile(
-    r"^\s*(?P<target>[A-Za-z_][\w\-]*)(?::(?P<qual>[\w\-.]+))?\s*"
+    r"^\s*(?P<target>[A-Za-z_][\w\-.]*)(?::(?P<qual>[\w\-.]+))?\s*"
     r"(?:(?P<op><=|>=|<|>)\s*(?P<bound>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))?\s*$"
+)
+#: Comparison operators of a constraint; ``<``/``>`` are strict where values are compared exactly (tables), and the
+#: same as ``<=``/``>=`` for guidance, whose penalties are continuous.
+OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "<=": np.less_equal,
+    "<": np.less,
+    ">=": np.greater_equal,
+    ">": np.greater,
+}
+#: The accepted forms of a constraint, as error messages list them.
+CONSTRAINT_FORMS: tuple[str, ...] = (
+    "latency:<device><=<ms>",
+    "energy:<device><=<mJ>",
+    "params<=<millions>",
+    "<metric><op><number> with op one of <=, <, >=, >",
 )
 _CONDITION_FORMS = ("target", "target:qualifier", "target:qualifier<=bound", "target>=bound")
 
@@ -75,6 +92,11 @@ class Condition:
     bound: float | None = None
 
     @property
+    def upper(self) -> bool:
+        """The bound is an upper bound (``<=`` / ``<``)."""
+        return self.op in ("<=", "<")
+
+    @property
     def is_constraint(self) -> bool:
         return self.op is not None
 
@@ -88,7 +110,7 @@ class Condition:
         if self.op is None:
             return np.ones(v.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
-            return (v <= self.bound) if self.op == "<=" else (v >= self.bound)
+            return np.isfinite(v) & OPS[self.op](np.nan_to_num(v, nan=0.0), self.bound)
 
     def __str__(self) -> str:
         return self.name + (f"{self.op}{self.bound:g}" if self.op else "")
@@ -97,7 +119,10 @@ class Condition:
 def parse_condition(
     text: str, field_name: str = "constraint", require_bound: bool | None = None
 ) -> Condition:
-    """Parse ``target[:qualifier][<=|>=bound]`` (``<``/``>`` read as ``<=``/``>=``).
+    """Parse ``target[:qualifier][op bound]``, op one of ``<=``, ``<``, ``>=``, ``>`` — the one constraint grammar.
+
+    Objectives (``accuracy:cifar10``), guidance constraints and search constraints (``bo.oracles.parse_constraint``)
+    all read text through this function.
 
     Args:
         text: e.g. ``"latency:edgegpu<=3.5"``, ``"params<=0.8"``, ``"accuracy:cifar10"``.
@@ -107,14 +132,12 @@ def parse_condition(
     Raises:
         InvalidChoiceError: malformed text, naming ``field_name`` and the accepted forms.
     """
-    m = _COND.match(text or "")
+    m = _COND.match(text) if isinstance(text, str) else None
     if m is None:
-        raise InvalidChoiceError(field_name, text, _CONDITION_FORMS)
+        raise InvalidChoiceError(field_name, text, CONSTRAINT_FORMS if require_bound else _CONDITION_FORMS)
     op = m["op"]
-    if op is not None:
-        op = "<=" if op.startswith("<") else ">="
     if require_bound is True and op is None:
-        raise InvalidChoiceError(field_name, text, ("target:qualifier<=bound", "target:qualifier>=bound"))
+        raise InvalidChoiceError(field_name, text, CONSTRAINT_FORMS)
     if require_bound is False and op is not None:
         raise InvalidChoiceError(field_name, text, ("target", "target:qualifier"))
     bound = float(m["bound"]) if m["bound"] is not None else None
@@ -171,17 +194,18 @@ def constraint(
     slightly inside the bound, which pays for predictor error.
 
     Raises:
-        InvalidChoiceError: ``op`` not ``<=``/``>=``.
+        InvalidChoiceError: ``op`` not one of `OPS`.
     """
-    if op not in ("<=", ">="):
-        raise InvalidChoiceError("op", op, ("<=", ">="))
+    if op not in OPS:
+        raise InvalidChoiceError("op", op, tuple(OPS))
+    upper = op in ("<=", "<")
     if width <= 0:
         raise ValueError(f"width: must be > 0, got {width}")
-    target = bound - margin if op == "<=" else bound + margin
+    target = bound - margin if upper else bound + margin
 
     def penalty(g: ArchGraph, t: torch.Tensor) -> torch.Tensor:
         v = fn(g, t)
-        excess = (v - target) if op == "<=" else (target - v)
+        excess = (v - target) if upper else (target - v)
         return -width * F.softplus(excess / width)
 
     return GuidanceTerm(fn=penalty, scale=scale, schedule=schedule, name=name)

@@ -43,7 +43,8 @@ def model():
         ("params<=0.8", Condition("params", None, "<=", 0.8)),
         ("accuracy:cifar10", Condition("accuracy", "cifar10")),
         ("accuracy:ImageNet16-120 >= 40", Condition("accuracy", "ImageNet16-120", ">=", 40.0)),
-        ("latency:pixel3<1e1", Condition("latency", "pixel3", "<=", 10.0)),
+        ("latency:pixel3<1e1", Condition("latency", "pixel3", "<", 10.0)),
+        ("latency_edgegpu>.5", Condition("latency_edgegpu", None, ">", 0.5)),
     ],
 )
 def test_parse_condition(text, expected):
@@ -61,6 +62,24 @@ def test_parse_condition_bound_required_or_forbidden():
         parse_condition("latency:edgegpu", require_bound=True)
     with pytest.raises(InvalidChoiceError, match="maximize"):
         parse_condition("accuracy:cifar10>=3", field_name="maximize", require_bound=False)
+
+
+def test_strict_and_inclusive_bounds_differ_only_at_the_bound():
+    v = np.array([2.0, 3.0, 4.0])
+    assert parse_condition("latency:edgegpu<3").satisfied(v).tolist() == [True, False, False]
+    assert parse_condition("latency:edgegpu<=3").satisfied(v).tolist() == [True, True, False]
+    assert parse_condition("latency:edgegpu>3").satisfied(v).tolist() == [False, False, True]
+    assert parse_condition("latency:edgegpu>=3").satisfied(v).tolist() == [False, True, True]
+
+
+def test_one_grammar_for_guidance_and_search():
+    from bo.oracles import parse_constraint
+
+    for text in ("latency:edgegpu<3", "energy:eyeriss>=0.5", "params<=0.8"):
+        c, k = parse_condition(text, require_bound=True), parse_constraint(text)
+        v = np.array([0.1, 0.5, 0.8, 2.9, 3.0, 3.1, np.nan])
+        assert c.satisfied(v).tolist() == k.holds_many(v).tolist()
+        assert (c.op, c.bound) == (k.op, k.bound)
 
 
 def test_condition_satisfied_treats_nan_as_infeasible():
