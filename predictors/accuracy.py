@@ -209,9 +209,8 @@ def _diffusion_noiser(diffusion) -> Callable:
     def noiser(X, A, mask, t):
         if diffusion.alphas_cumprod.device != X.device:  # Lightning moves the batch, not this closure's model
             diffusion.to(X.device)
-        g = ArchGraph(X=X, A=A, mask=mask.bool(), ops=diffusion.ops)
-        x_t, a_t = diffusion.noise(g, t)
-        return (x_t + 1) / 2, (A if a_t is None else (a_t + 1) / 2)
+        g = diffusion.noisy_graph(ArchGraph(X=X, A=A, mask=mask.bool(), ops=diffusion.ops), t)
+        return g.X, g.A
 
     return noiser
 

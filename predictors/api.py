@@ -198,10 +198,7 @@ def evaluate(
         tt = torch.full((graphs.batch_size,), int(t), dtype=torch.long)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            x_t, a_t = diffusion.noise(graphs, tt)
-        graphs = ArchGraph(
-            X=(x_t + 1) / 2, A=graphs.A if a_t is None else (a_t + 1) / 2, mask=graphs.mask, ops=graphs.ops
-        )
+            graphs = diffusion.noisy_graph(graphs, tt)
         pred = predictor.predict(graphs, t=tt, features=feats)
     else:
         pred = predictor.predict(graphs, features=feats)

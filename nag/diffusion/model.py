@@ -172,6 +172,22 @@ class GraphDiffusionModel(nn.Module):
             )  # symmetric noise, upper half used
         return x_t, a_t
 
+    def state_graph(self, x_t: torch.Tensor, a_t: torch.Tensor | None, node_mask: torch.Tensor) -> ArchGraph:
+        """The relaxed graph a diffusion state stands for — the one mapping from states to graphs, used by the
+        sampler's guidance and by noise-aware predictors: ``X = (x_t + 1) / 2`` (``B x N x V``), ``A = (a_t + 1) / 2``
+        (``B x N x N``) or the space's fixed adjacency. Differentiable in ``x_t`` and ``a_t``."""
+        b, n, _ = x_t.shape
+        A = self.fixed_adjacency.expand(b, n, n) if a_t is None else (a_t + 1) / 2
+        return ArchGraph(X=(x_t + 1) / 2, A=A, mask=node_mask, ops=self.ops)
+
+    def noisy_graph(
+        self, graph: ArchGraph, t: torch.Tensor, generator: torch.Generator | None = None
+    ) -> ArchGraph:
+        """`state_graph` of a forward-process sample of ``graph`` at timesteps ``t`` (``B``): what a noise-aware
+        predictor is trained on, exactly as the sampler will show it."""
+        x_t, a_t = self.noise(graph, t, generator)
+        return self.state_graph(x_t, a_t, graph.mask)
+
     def loss(self, graph: ArchGraph, generator: torch.Generator | None = None) -> torch.Tensor:
         """Cross-entropy of the clean operations (and binary cross-entropy of the upper-triangular edges) given
         ``x_t`` at uniformly drawn timesteps; averaged over existing nodes (pairs)."""

@@ -274,12 +274,7 @@ def _guidance_grad(model, guidance, x, a, mask, t):
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         ag = a.detach().requires_grad_(True) if a is not None else None
-        A = (
-            (ag + 1) / 2
-            if ag is not None
-            else model.fixed_adjacency.expand(x.shape[0], *model.fixed_adjacency.shape)
-        )
-        g = ArchGraph(X=(xg + 1) / 2, A=A, mask=mask, ops=model.ops)
+        g = model.state_graph(xg, ag, mask)
         total = 0.0
         for term in guidance:
             scale = term.scale if term.schedule is None else term.scale * term.schedule(t.float())
