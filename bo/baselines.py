@@ -23,6 +23,7 @@ import numpy as np
 from bo.loop import BOState
 from bo.oracles import BenchmarkOracle, Domain, Evaluation, Oracle
 from nag.errors import InvalidChoiceError
+from nag.spaces.base import sample_distinct
 
 __all__ = ["RandomSearch", "RegularisedEvolution", "LocalSearch", "RobotMethod", "sample_new"]
 
@@ -34,17 +35,9 @@ def sample_new(domain: Domain, state: BOState, n: int, rng: np.random.Generator)
 
     Fewer come back only when the domain is (nearly) exhausted: after ``200 * n + 1000`` rejected draws.
     """
-    seen = set(state.keys)
-    out: list[Arch] = []
-    tries = 0
-    while len(out) < n and tries < 200 * n + 1000:
-        a = domain.sample(1, rng)[0]
-        tries += 1
-        k = domain.key(a)
-        if k not in seen:
-            seen.add(k)
-            out.append(a)
-    return out
+    return sample_distinct(
+        lambda: domain.sample(1, rng), domain.key, n, seen=state.keys, max_draws=200 * n + 1000
+    )
 
 
 def _fitness(e: Evaluation) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nag.diffusion.sampler import GuidanceTerm, SampleResult, sample
+from nag.diffusion.sampler import GuidanceTerm, SampleResult, sample_rounds
 from nag.errors import InvalidChoiceError
 from nag.graph import ArchGraph
 
@@ -320,14 +320,11 @@ def guided_generate(
     seen: set = set(exclude)
     kept: list[Any] = []
     res = GuidedResult(archs=[], scores=np.array([]))
-    for r in range(max_rounds):
-        missing = pool - len(kept)
-        if missing <= 0:
-            break
-        draw = batch or (max(2 * missing, 64))
-        out = sample(model, space, draw, guidance=terms, seed=seed + 7919 * r, **sample_kwargs)
+    rounds = sample_rounds(model, space, lambda: pool - len(kept), lambda r, missing: batch or max(2 * missing, 64),
+                           guidance=terms, seed=seed, max_rounds=max_rounds, **sample_kwargs)  # fmt: skip
+    for out in rounds:
         res.samples.append(out)
-        res.attempts += draw
+        res.attempts += len(out.archs)
         res.rounds += 1
         fresh = []
         for a in out.archs:

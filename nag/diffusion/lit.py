@@ -22,6 +22,7 @@ from nag.diffusion.model import GraphDiffusionModel
 from nag.diffusion.schedules import ScheduleConfig
 from nag.graph import ArchGraph
 from nag.logs import quiet_lightning
+from nag.spaces.base import sample_distinct
 
 __all__ = ["TrainConfig", "GraphDataModule", "LitDiffusion", "train_diffusion", "training_archs"]
 
@@ -89,17 +90,10 @@ def training_archs(space, cfg: TrainConfig) -> tuple[list, list]:
         k = max(1, round(cfg.train_fraction * len(archs)))
         return [archs[i] for i in perm[:k]], [archs[i] for i in perm[k:]]
     target = int(np.ceil(cfg.max_train_archs / max(cfg.train_fraction, 1e-3)))
-    seen: set[str] = set()
-    pool: list = []
-    draws = 0
-    while len(pool) < target and draws < 50 * target:  # distinct architectures, in the order first drawn
-        for a in space.sample(20_000, seed=rng):
-            c = space.canonical(a)
-            if c not in seen:
-                seen.add(c)
-                pool.append(a)
-        draws += 20_000
-    pool = pool[:target]
+    # distinct architectures, in the order first drawn
+    pool = sample_distinct(
+        lambda: space.sample(20_000, seed=rng), space.canonical, target, max_draws=50 * target
+    )
     k = max(1, round(cfg.train_fraction * len(pool)))
     return pool[:k], pool[k:]
 

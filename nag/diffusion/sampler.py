@@ -10,7 +10,7 @@ generated), so objectives see the same structure as clean graphs. No I/O happens
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +286,27 @@ def _guidance_grad(model, guidance, x, a, mask, t):
     return gx, ga
 
 
+def sample_rounds(
+    model: GraphDiffusionModel,
+    space,
+    missing: Callable[[], int],
+    draw: Callable[[int, int], int],
+    *,
+    seed: int = 0,
+    max_rounds: int = 50,
+    **kwargs: Any,
+) -> Iterator[SampleResult]:
+    """The one sample-until-enough loop: round ``r`` draws ``draw(r, missing())`` samples with seed
+    ``seed + 7919 r``, while ``missing() > 0`` and ``r < max_rounds``. The caller filters each round's
+    `SampleResult` (validity, repeats, constraints) and so decides what ``missing`` returns next.
+    Extra keyword arguments go to `sample`."""
+    for r in range(max_rounds):
+        need = missing()
+        if need <= 0:
+            return
+        yield sample(model, space, draw(r, need), seed=seed + 7919 * r, **kwargs)
+
+
 def generate(
     model: GraphDiffusionModel,
     space,
@@ -309,14 +330,11 @@ def generate(
     seen: set = set()
     results: list[SampleResult] = []
     attempts = 0
-    for r in range(max_rounds):
-        need = n - len(kept_idx)
-        if need <= 0:
-            break
-        draw = need if r == 0 else max(2 * need, 64)
-        res = sample(model, space, draw, seed=seed + 7919 * r, **kwargs)
+    rounds = sample_rounds(model, space, lambda: n - len(kept_idx), lambda r, need: need if r == 0 else max(2 * need, 64),
+                           seed=seed, max_rounds=max_rounds, **kwargs)  # fmt: skip
+    for r, res in enumerate(rounds):
         results.append(res)
-        attempts += draw
+        attempts += len(res.archs)
         for i, a in enumerate(res.archs):
             if a is None or (unique and a in seen):
                 continue

@@ -8,7 +8,7 @@ methods; batching, decoding with validity checks and mutation come from here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -17,7 +17,14 @@ import torch
 from nag.graph import ArchGraph
 from nag.typing import SeedLike, as_rng
 
-__all__ = ["SearchSpace", "EnumerableSpace", "ModuleSpace", "StructuredDecodeSpace", "ArchT"]
+__all__ = [
+    "SearchSpace",
+    "EnumerableSpace",
+    "ModuleSpace",
+    "StructuredDecodeSpace",
+    "ArchT",
+    "sample_distinct",
+]
 
 ArchT = TypeVar("ArchT")
 
@@ -164,3 +171,38 @@ class StructuredDecodeSpace(SearchSpace[ArchT]):
             edge_scores: ``N x N`` edge scores (larger = more likely; upper triangle used).
             num_nodes: nodes that exist (the first ``num_nodes`` rows).
         """
+
+
+def sample_distinct(
+    draw: Callable[[], Sequence[ArchT]],
+    key: Callable[[ArchT], Hashable],
+    n: int,
+    *,
+    seen: Iterable[Hashable] = (),
+    max_draws: int,
+) -> list[ArchT]:
+    """The one rejection loop for distinct architectures: call ``draw()`` until ``n`` architectures with new
+    ``key`` s are collected (in the order first drawn) or ``max_draws`` architectures have been drawn.
+
+    Args:
+        draw: returns a batch of architectures (its size sets the granularity, and so the random stream).
+        key: identity (``space.canonical``, a domain's query key, ...).
+        n: how many to collect.
+        seen: keys that do not count as new (e.g. queried architectures).
+        max_draws: give up after this many draws; fewer than ``n`` come back only when the domain is (nearly)
+            exhausted.
+    """
+    seen_keys = set(seen)
+    out: list[ArchT] = []
+    drawn = 0
+    while len(out) < n and drawn < max_draws:
+        batch = draw()
+        drawn += len(batch)
+        for a in batch:
+            k = key(a)
+            if k not in seen_keys:
+                seen_keys.add(k)
+                out.append(a)
+                if len(out) == n:
+                    break
+    return out
