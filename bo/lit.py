@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nag.logs import quiet_lightning
+from nag.logs import quiet_lightning, quiet_trainer
 
 __all__ = ["TrainSettings", "LitClassifier", "fashion_mnist_split", "train_classifier"]
 
@@ -142,16 +142,7 @@ def train_classifier(build: Callable[[], nn.Module], cfg: TrainSettings) -> dict
             shuffle=True,
             generator=torch.Generator().manual_seed(cfg.seed),
         )
-        trainer = L.Trainer(
-            max_epochs=cfg.epochs,
-            accelerator=cfg.accelerator,
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
+        trainer = quiet_trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator)
         trainer.fit(model, loader)
         model = model.cpu()
         recalibrate_batchnorm(model, train, cfg.batch_size)

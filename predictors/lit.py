@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from nag.logs import quiet_lightning
+from nag.logs import quiet_lightning, quiet_trainer
 from predictors.metrics import kendall_tau
 
 __all__ = ["FitOptions", "LitEnsemble", "fit_ensemble", "pairwise_logistic_loss"]
@@ -175,16 +175,10 @@ def fit_ensemble(
     loader = DataLoader(ds, batch_size=min(opts.batch_size, len(ds)), shuffle=True, generator=gen)
     lit = LitEnsemble(net, opts, noiser)
     val_loader = None if val is None else DataLoader(TensorDataset(*val), batch_size=4096)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=opts.max_epochs,
         min_epochs=min(opts.min_epochs, opts.max_epochs),
         accelerator=opts.accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
         limit_val_batches=1.0 if val is not None else 0,
     )
     t0 = time.perf_counter()
