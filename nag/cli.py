@@ -270,7 +270,8 @@ def data_fetch_cmd(
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     if errors:
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: click returns typer.Exit's code in non-standalone mode, SystemExit gets out
+        sys.exit(1)
 
 
 @data_app.command("build")
@@ -331,7 +332,7 @@ def data_build_cmd(
             print(f"{'not built':<13} {rel}  ({why})")
         print(f"{len(rows) - len(bad)} of {len(rows)} tables reproduce their published sha256 in {root}")
     if bad:
-        raise typer.Exit(1)
+        sys.exit(1)  # as in `data fetch`
 
 
 def _default_checkpoint(space: str):
