@@ -26,7 +26,7 @@ from nag.benchmarks.data import sha256
 from nag.benchmarks.fetch import source_path
 from nag.benchmarks.sources import NB201_COLUMNS, SOURCES, TARGETS, Column, Target
 from nag.errors import NagRuntimeError
-from nag.io import atomic_write_bytes
+from nag.io import atomic_write_bytes, remove_stale_temps
 
 __all__ = [
     "BuildResult",
@@ -253,6 +253,7 @@ def build_target(target: Target, root: Path, force: bool = False) -> BuildResult
         return BuildResult(
             target.relpath, target.sha256, digest, "differs", detail, target.columns_not_rebuilt
         )
+    remove_stale_temps(dest.parent)
     atomic_write_bytes(dest, data)
     return BuildResult(target.relpath, target.sha256, digest, "match", str(dest), target.columns_not_rebuilt)
 

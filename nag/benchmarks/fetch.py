@@ -22,7 +22,7 @@ from typing import BinaryIO
 from nag.benchmarks.data import sha256
 from nag.benchmarks.sources import Source, mirror_url
 from nag.errors import NagRuntimeError
-from nag.io import atomic_path
+from nag.io import atomic_path, remove_stale_temps
 
 __all__ = ["FetchResult", "source_path", "fetch_source", "is_fetched"]
 
@@ -133,6 +133,7 @@ def fetch_source(
     if dest.is_file() and dest.stat().st_size == source.size and sha256(dest) == source.sha256:
         return FetchResult(source.key, dest, "present", 0, url)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest.parent)  # a run killed while placing a file leaves its temp; the .part files stay
     part = _part_path(dest)
     try:
         start, transferred = _download(source, url, part, progress, timeout)
