@@ -253,8 +253,11 @@ def build_target(target: Target, root: Path, force: bool = False) -> BuildResult
         return BuildResult(
             target.relpath, target.sha256, digest, "differs", detail, target.columns_not_rebuilt
         )
-    remove_stale_temps(dest.parent)
-    atomic_write_bytes(dest, data)
+    try:
+        remove_stale_temps(dest.parent)
+        atomic_write_bytes(dest, data)
+    except OSError as e:
+        raise NagRuntimeError(f"{dest}: cannot write ({e.strerror or e})") from None
     return BuildResult(target.relpath, target.sha256, digest, "match", str(dest), target.columns_not_rebuilt)
 
 

@@ -132,7 +132,10 @@ def fetch_source(
     url = mirror_url(source, mirror)
     if dest.is_file() and dest.stat().st_size == source.size and sha256(dest) == source.sha256:
         return FetchResult(source.key, dest, "present", 0, url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NagRuntimeError(f"{source.key}: cannot create {dest.parent} ({e.strerror})") from None
     remove_stale_temps(dest.parent)  # a run killed while placing a file leaves its temp; the .part files stay
     part = _part_path(dest)
     try:

@@ -84,6 +84,7 @@ def _github_sources(text: str) -> list[Source]:
 # owner/name commit licence, then the files used from that commit: path, size, sha256 of the upstream bytes.
 # NASLib's zero-cost JSON files come from the zerocost-branch commits named in the shipped gzip headers
 # (6639fd1 "Update ZC benchmarks", e5a821c "Add ZC benchmarks"); nas-without-training's scores from tag v1.0.
+# FreeREA has no LICENSE file; its README distributes "this code and the attached files" under MIT.
 _GITHUB = """
 automl/NASLib 6639fd1579010457885c641553c55b0c153045aa Apache-2.0
     naslib/data/zc_nasbench101.json 259564 c34840bc9af68b6ebaa7f052e42c1749a9a737d7243078be2a5548052bc5a0c2

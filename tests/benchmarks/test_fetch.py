@@ -173,6 +173,19 @@ def test_fetch_refuses_truncated_file_and_keeps_part(mirror, tmp_path, capsys):
     assert p.with_name(p.name + ".part").stat().st_size == 500_000
 
 
+def test_fetch_of_a_file_missing_on_the_mirror_fails_in_one_line(mirror, tmp_path, capsys):
+    mirror_file(mirror, NB101_PKL).unlink()
+    code, out, err = run(
+        ["data", "fetch", "--mirror", mirror.as_uri(), "--dest", str(tmp_path), "--only", NB101_PKL], capsys
+    )
+    assert code == 1 and "1 failed" in out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: automl/NASLib@0b51bc1/tests/assets/nb101_dummy.pkl: "
+    )
+    assert "No such file or directory" in lines[0] and "0 bytes kept" in lines[0]
+
+
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder with HTTP Range support; records requests and bytes sent; optional slow sending."""
 
