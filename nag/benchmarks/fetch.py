@@ -130,7 +130,7 @@ def fetch_source(
     """
     dest = source_path(root, source)
     url = mirror_url(source, mirror)
-    if dest.is_file() and dest.stat().st_size == source.size and sha256(dest) == source.sha256:
+    if is_fetched(root, source):
         return FetchResult(source.key, dest, "present", 0, url)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
