@@ -188,6 +188,153 @@ def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print J
         raise typer.Exit(1)
 
 
+def _data_root_and_targets(dest: str | None, only: list[str] | None):
+    """The fetch/build root (``--dest``, else ``$NAG_DATA_DIR``, else ``~/.cache/nag``) and the selected targets."""
+    import fnmatch
+    import os
+    from pathlib import Path
+
+    from nag.benchmarks.sources import TARGETS
+
+    root = Path(dest or os.environ.get("NAG_DATA_DIR") or Path.home() / ".cache" / "nag").expanduser()
+    names = list(TARGETS)
+    if only:
+        names = [n for n in names if any(fnmatch.fnmatch(n, pat) for pat in only)]
+        if not names:
+            raise UsageError(f"--only: no table matches {', '.join(only)}; accepted: {', '.join(TARGETS)}")
+    return root, names
+
+
+_ONLY_HELP = "Only the tables whose path matches this glob (repeatable), e.g. 'nb201/*'."
+_DEST_HELP = "Data root to fill (default: $NAG_DATA_DIR if set, else ~/.cache/nag)."
+
+
+@data_app.command("fetch")
+def data_fetch_cmd(
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--mirror",
+            envvar="NAG_DATA_MIRROR",
+            help="URL base (file://, http://) or folder laid out as host/path (like wget -x) to download from "
+            "instead of GitHub/Debian/PyPI ($NAG_DATA_MIRROR).",
+        ),
+    ] = None,
+    dest: Annotated[str | None, typer.Option("--dest", help=_DEST_HELP)] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help=_ONLY_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Download the pinned public source files of the benchmark tables into <root>/sources (resumable; every
+    file checked against its pinned SHA-256 and size); exit 1 if any fails."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from nag.benchmarks.fetch import fetch_source
+    from nag.benchmarks.sources import sources_for
+    from nag.errors import NagRuntimeError
+
+    root, names = _data_root_and_targets(dest, only)
+    if mirror and "://" not in mirror:
+        mirror = Path(mirror).expanduser().resolve().as_uri()
+    sources = sources_for(names)
+    results, errors = [], []
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bars:
+        for src in sources:
+            task = bars.add_task(src.key.rsplit("/", 1)[-1], total=src.size)
+            try:
+                r = fetch_source(
+                    src, root, mirror, progress=lambda done, _t, task=task: bars.update(task, completed=done)
+                )
+                results.append(
+                    {"key": r.key, "status": r.status, "bytes": r.transferred, "path": str(r.path)}
+                )
+            except NagRuntimeError as e:
+                errors.append(str(e))
+                results.append({"key": src.key, "status": "failed", "bytes": 0, "path": ""})
+            bars.remove_task(task)
+    if as_json:
+        print(json.dumps({"root": str(root), "files": results, "errors": errors}))
+    else:
+        counts = {
+            s: sum(r["status"] == s for r in results) for s in ("downloaded", "resumed", "present", "failed")
+        }
+        mb = sum(r["bytes"] for r in results) / 1e6
+        print(
+            f"{len(results)} source files in {root / 'sources'}: {counts['downloaded']} downloaded, "
+            f"{counts['resumed']} resumed, {counts['present']} already present, {counts['failed']} failed "
+            f"({mb:.1f} MB transferred)"
+        )
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        # SystemExit, not typer.Exit: click returns typer.Exit's code in non-standalone mode, SystemExit gets out
+        sys.exit(1)
+
+
+@data_app.command("build")
+def data_build_cmd(
+    dest: Annotated[str | None, typer.Option("--dest", help=_DEST_HELP)] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help=_ONLY_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild tables already in place.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build the benchmark tables from the fetched sources (`nag data fetch`), each checked against its published
+    SHA-256 and placed only if it matches; exit 1 if any differs or lacks an input."""
+    from nag.benchmarks.build import build_target
+    from nag.benchmarks.sources import NB201_COLUMNS, NOT_BUILT, TARGETS
+    from nag.errors import NagRuntimeError
+
+    root, names = _data_root_and_targets(dest, only)
+    rows = []
+    for name in names:
+        try:
+            r = build_target(TARGETS[name], root, force=force)
+            rows.append(
+                {
+                    "file": r.relpath,
+                    "status": r.status,
+                    "expected_sha256": r.expected,
+                    "sha256": r.got,
+                    "detail": r.detail,
+                    "columns_not_rebuilt": [list(c) for c in r.columns_not_rebuilt],
+                }
+            )
+        except NagRuntimeError as e:
+            rows.append(
+                {
+                    "file": name,
+                    "status": "failed",
+                    "expected_sha256": TARGETS[name].sha256,
+                    "sha256": None,
+                    "detail": str(e),
+                    "columns_not_rebuilt": [],
+                }
+            )
+    bad = [r for r in rows if r["status"] not in ("match", "present")]
+    if as_json:
+        print(json.dumps({"root": str(root), "files": rows, "not_built": NOT_BUILT}))
+    else:
+        for r in rows:
+            print(
+                f"{r['status']:<13} {r['file']}  sha256 {r['sha256'] or '-'}"
+                + (f"  ({r['detail']})" if r["status"] not in ("match", "present") else "")
+            )
+            if r["file"] == "nb201/nb201_table.csv.gz" and r["status"] in ("match", "present", "differs"):
+                lost = r["columns_not_rebuilt"]
+                print(
+                    f"{'':<13} columns rebuilt: {len(NB201_COLUMNS) - len(lost)} of {len(NB201_COLUMNS)}"
+                    + "".join(f"; not rebuilt: {c} ({why})" for c, why in lost)
+                )
+        for rel, why in NOT_BUILT.items():
+            print(f"{'not built':<13} {rel}  ({why})")
+        print(f"{len(rows) - len(bad)} of {len(rows)} tables reproduce their published sha256 in {root}")
+    if bad:
+        sys.exit(1)  # as in `data fetch`
+
+
 def _default_checkpoint(space: str):
     from pathlib import Path
 
