@@ -654,12 +654,12 @@ _RUN_DEFINING = (
 
 def _given_with_resume(ctx: typer.Context) -> list[str]:
     """The run-defining options given on the command line (not defaults) alongside ``--resume``."""
-    from click.core import ParameterSource
-
+    # compared by name: typer vendors its own click, whose ParameterSource is not click's
+    given = ("COMMANDLINE", "ENVIRONMENT")
     return [
         "--" + name.replace("_", "-")
         for name in _RUN_DEFINING
-        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        if getattr(ctx.get_parameter_source(name), "name", None) in given
     ]
 
 
@@ -915,12 +915,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from nag.errors import NagInputError, NagRuntimeError, Terminated
 
+    signals: list[int] = []
+
     def _terminate(signum, frame):
+        signals.append(signum)
         raise Terminated(signum)  # SIGTERM unwinds like Ctrl-C: the search saves its run, workers stop
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer returns 130 for an interrupt in non-standalone mode
+            sys.exit(128 + signals[-1] if rc == 130 and signals else rc)
     except (InvalidChoiceError, InvalidArchitectureError, UsageError, DataNotFoundError, NagInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -932,10 +937,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt) as e:
-        cause = e if isinstance(e, KeyboardInterrupt) else e.__cause__  # click wraps Ctrl-C into Abort
-        if isinstance(cause, KeyboardInterrupt):
-            sys.exit(128 + cause.signum if isinstance(cause, Terminated) else 130)
+    except KeyboardInterrupt as e:  # an interrupt outside the command (typer maps those inside to 130)
+        sys.exit(128 + e.signum if isinstance(e, Terminated) else 130)
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except Exception as e:
