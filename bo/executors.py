@@ -11,6 +11,13 @@ tables are re-opened on the receiving side, see `bo.oracles.Oracle.__getstate__`
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +43,14 @@ class Executor(ABC):
         """Evaluate each architecture (one oracle call each); yield ``(index into archs, evaluation)`` as each
         completes (any order)."""
 
+    def harvest(self) -> list[tuple[int, Evaluation]]:
+        """Evaluations of the `imap` call in progress that completed but were not yielded yet (non-blocking).
+
+        Called by the search loop when an interrupt (Ctrl-C, SIGTERM) cuts an `imap` short, so that evaluations
+        already paid for are saved, not repeated on resume. Executors that evaluate in this process have none.
+        """
+        return []
+
     def map(self, oracle: Oracle, archs: Sequence[Any]) -> list[Evaluation]:
         """All evaluations, in the order of ``archs``."""
         out: list[Evaluation | None] = [None] * len(archs)
@@ -47,11 +62,18 @@ class Executor(ABC):
         """Release workers (idempotent); executors without workers have nothing to release."""
         return None
 
+    def abort(self) -> None:
+        """Release workers without waiting for evaluations in flight (on an interrupt or an error); `close` here."""
+        self.close()
+
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class SerialExecutor(Executor):
@@ -68,7 +90,40 @@ def _evaluate_one(oracle: Oracle, arch: Any) -> Evaluation:
     return oracle.evaluate([arch])[0]
 
 
-def _worker_init(threads: int) -> None:
+#: ``prctl`` option: the signal the kernel sends this process when its parent dies (``<linux/prctl.h>``).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Make this worker end when ``parent_pid`` does, however the parent dies (SIGKILL included).
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``); a daemon thread that
+    polls ``os.getppid()`` backs it up (other systems, or the parent dying before the ``prctl`` call). Without
+    this a pool worker of a killed search stays blocked on its pipe forever, holding its oracle's memory.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still covers it
+    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="nag-parent-watchdog", daemon=True).start()
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    # Ctrl-C in a terminal signals the whole process group: only the parent handles it (saves the run and stops
+    # the pool); a worker interrupted mid-evaluation would only turn a paid evaluation into an error.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
@@ -76,6 +131,9 @@ def _worker_init(threads: int) -> None:
 
 class ProcessExecutor(Executor):
     """A pool of spawned worker processes on this machine (created on first use, reused across steps).
+
+    Workers end with their parent (`_die_with_parent`), and `close` stops them without waiting for evaluations in
+    flight when the search is interrupted.
 
     Args:
         workers: processes in the pool.
@@ -90,6 +148,7 @@ class ProcessExecutor(Executor):
         self.workers = workers
         self.threads = threads
         self._pool: ProcessPoolExecutor | None = None
+        self._inflight: dict[Future, int] = {}  # futures of the `imap` in progress not yielded yet
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -97,7 +156,7 @@ class ProcessExecutor(Executor):
                 self.workers,
                 mp_context=get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(self.threads,),
+                initargs=(self.threads, os.getpid()),
             )
         return self._pool
 
@@ -106,20 +165,41 @@ class ProcessExecutor(Executor):
             return
         pool = self._get_pool()
         futures: dict[Future, int] = {pool.submit(_evaluate_one, oracle, a): i for i, a in enumerate(archs)}
+        self._inflight = dict(futures)
         todo = set(futures)
         try:
             while todo:
                 done, todo = wait(todo, return_when=FIRST_COMPLETED)
                 for f in sorted(done, key=futures.__getitem__):
-                    yield futures[f], f.result()
+                    ev = f.result()
+                    del self._inflight[f]
+                    yield futures[f], ev
         finally:
             for f in todo:
                 f.cancel()
 
+    def harvest(self) -> list[tuple[int, Evaluation]]:
+        out = []
+        for f, i in sorted(self._inflight.items(), key=lambda x: x[1]):
+            if f.done() and not f.cancelled() and f.exception(timeout=0) is None:
+                out.append((i, f.result()))
+        self._inflight = {}
+        return out
+
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            self._inflight = {}
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        if self._pool is None:
+            return
+        # Stop the workers now instead of waiting for evaluations whose results nobody will read.
+        for p in list((self._pool._processes or {}).values()):
+            with contextlib.suppress(Exception):
+                p.terminate()
+        self.close()
 
 
 class RayExecutor(Executor):

@@ -50,7 +50,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from bo.oracles import Domain, Evaluation, Oracle, build_oracle
-from nag.errors import InvalidChoiceError
+from bo.rundir import RunFileError, RunLock, expect, expect_int, expect_list, expect_number, read_json_file
+from nag.errors import InvalidChoiceError, NagInputError
+from nag.io import atomic_write_text, remove_stale_temps
 
 __all__ = [
     "RunConfig",
@@ -113,9 +115,29 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunConfig:
-        """Inverse of `to_json`."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """Inverse of `to_json`, checking every field.
+
+        Raises:
+            ValueError: a field is missing or of the wrong type or range; the message names it (``config.budget``).
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"'config' must be an object, got {type(d).__name__}")
+        p = "config."
+        kw: dict[str, Any] = {
+            "method": expect(d, "method", str, "a method name", p),
+            "oracle": expect(d, "oracle", dict, "an object (the oracle's description)", p),
+            "budget": expect_int(d, "budget", 1, p),
+            "q": expect_int(d, "q", 1, p) if "q" in d else 1,
+            "seed": expect_int(d, "seed", 0, p) if "seed" in d else 0,
+            "method_options": expect(d, "method_options", dict, "an object", p)
+            if "method_options" in d
+            else {},
+        }
+        if d.get("max_stall") is not None:
+            kw["max_stall"] = expect_int(d, "max_stall", 1, p)
+        if not isinstance(kw["oracle"].get("kind"), str):
+            raise ValueError("'config.oracle.kind' must be a string naming the oracle")
+        return cls(**kw)
 
 
 # ---------------------------------------------------------------------------------------------------------- state
@@ -138,6 +160,8 @@ class BOState:
         pending: evaluations of the step in flight, by key (saved for resume; empty between steps).
         done: the run has finished; stop_reason says why.
         propose_s / evaluate_s: wall seconds spent proposing / evaluating, summed over steps.
+        run_id: identifies the run directory's run (also in its ``config.json``, so a state and a config that do not
+            belong together are told apart); empty for a run kept in memory.
     """
 
     config: RunConfig
@@ -160,6 +184,7 @@ class BOState:
     stop_reason: str = ""
     propose_s: float = 0.0
     evaluate_s: float = 0.0
+    run_id: str = ""
 
     # ------------------------------------------------------------------ queries
     @property
@@ -266,14 +291,73 @@ class BOState:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BOState:
-        """Inverse of `to_json`."""
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["config"] = RunConfig.from_json(d["config"])
-        kw["signals"] = [math.nan if s is None else float(s) for s in d.get("signals", [])]
-        kw["reports"] = [
-            {k: math.nan if v is None else float(v) for k, v in r.items()} for r in d.get("reports", [])
+        """Inverse of `to_json`, checking every field (a damaged ``state.json`` must not reach the search).
+
+        Raises:
+            ValueError: a field is missing, of the wrong type or range, or the per-query lists disagree in length;
+                the message names the field.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"expected an object, got {type(d).__name__}")
+        kw: dict[str, Any] = {"config": RunConfig.from_json(expect(d, "config", dict, "an object"))}
+        kw["archs"] = expect_list(d, "archs", str, "architecture strings")
+        kw["keys"] = expect_list(d, "keys", str, "strings")
+        kw["signals"] = [
+            math.nan if v is None else float(expect_number(v, f"signals[{i}]"))
+            for i, v in enumerate(expect_list(d, "signals", None, "numbers or null"))
         ]
+        kw["reports"] = [
+            {k: math.nan if v is None else float(expect_number(v, f"reports[{i}].{k}")) for k, v in r.items()}
+            for i, r in enumerate(expect_list(d, "reports", dict, "objects"))
+        ]
+        kw["costs"] = [
+            expect_number(v, f"costs[{i}]", minimum=0)
+            for i, v in enumerate(expect_list(d, "costs", None, "numbers"))
+        ]
+        kw["feasible"] = expect_list(d, "feasible", bool, "booleans")
+        kw["phases"] = expect_list(d, "phases", str, "strings")
+        kw["steps"] = expect_list(d, "steps", int, "integers")
+        lengths = {
+            k: len(kw[k])
+            for k in ("archs", "keys", "signals", "reports", "costs", "feasible", "phases", "steps")
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "the per-query lists differ in length: " + ", ".join(f"{k} {n}" for k, n in lengths.items())
+            )
+        if len(set(kw["keys"])) != len(kw["keys"]):
+            raise ValueError("'keys' holds an architecture twice (every query is a new architecture)")
+        if len(kw["archs"]) > kw["config"].budget:
+            raise ValueError(
+                f"{len(kw['archs'])} queries recorded, more than the budget {kw['config'].budget}"
+            )
+        for k in ("n_steps", "n_free", "stall"):
+            kw[k] = expect_int(d, k, 0) if k in d or k == "n_steps" else 0
+        if any(s < 0 or s > kw["n_steps"] for s in kw["steps"]):
+            raise ValueError(f"'steps' must lie in 0..n_steps ({kw['n_steps']})")
+        kw["rng_state"] = d.get("rng_state")
+        if kw["rng_state"] is not None:
+            try:
+                np.random.default_rng(0).bit_generator.state = copy.deepcopy(kw["rng_state"])
+            except (TypeError, ValueError, KeyError) as e:
+                raise ValueError(f"'rng_state' is not a numpy generator state ({e})") from None
+        kw["method_state"] = expect(d, "method_state", dict, "an object")
+        kw["one_off_cost_s"] = expect(d, "one_off_cost_s", dict, "an object") if "one_off_cost_s" in d else {}
+        for k, v in kw["one_off_cost_s"].items():
+            expect_number(v, f"one_off_cost_s.{k}", minimum=0)
+        kw["pending"] = expect(d, "pending", dict, "an object") if "pending" in d else {}
+        for k, v in kw["pending"].items():
+            if not isinstance(v, dict) or "signal" not in v:
+                raise ValueError(f"'pending.{k}' must be an evaluation object with a 'signal'")
+            try:
+                Evaluation.from_json(v)
+            except (TypeError, ValueError, AttributeError) as e:
+                raise ValueError(f"'pending.{k}' is not an evaluation ({e})") from None
+        kw["done"] = expect(d, "done", bool, "a boolean") if "done" in d else False
+        kw["stop_reason"] = expect(d, "stop_reason", str, "a string") if "stop_reason" in d else ""
+        for k in ("propose_s", "evaluate_s"):
+            kw[k] = float(expect_number(d.get(k, 0.0), k, allow_none=False, minimum=0))
+        kw["run_id"] = expect(d, "run_id", str, "a string") if "run_id" in d else ""
         return cls(**kw)
 
 
@@ -428,13 +512,26 @@ def step(
     pending = dict(state.pending)
     results: dict[str, Evaluation] = {k: Evaluation.from_json(v) for k, v in pending.items() if k in first}
 
-    t0 = time.perf_counter()
-    for pos, ev in executor.imap(oracle, [archs[j] for j in todo]):
+    def record(pos: int, ev: Evaluation) -> None:
         k = keys[todo[pos]]
         results[k] = ev
         pending[k] = ev.to_json()
         if on_evaluation is not None:
             on_evaluation(_replace_pending(state, pending))
+
+    t0 = time.perf_counter()
+    try:
+        for pos, ev in executor.imap(oracle, [archs[j] for j in todo]):
+            record(pos, ev)
+    except KeyboardInterrupt:
+        # Ctrl-C / SIGTERM: keep what is paid for. Evaluations that finished but were not consumed yet are
+        # recorded, and the pending set is saved once more (the interrupt may have cut the last save short).
+        for pos, ev in getattr(executor, "harvest", lambda: [])():
+            if keys[todo[pos]] not in results:
+                record(pos, ev)
+        if on_evaluation is not None and pending:
+            on_evaluation(_replace_pending(state, pending))
+        raise
     new.evaluate_s += time.perf_counter() - t0
 
     for k, j in first.items():  # queries in proposal order, whatever order evaluations completed in
@@ -470,23 +567,14 @@ def _replace_pending(state: BOState, pending: dict[str, dict[str, Any]]) -> BOSt
 
 
 # ---------------------------------------------------------------------------------------------------------- files
-class RunExistsError(ValueError):
-    """``run_dir`` already holds a run and ``resume`` was not asked for."""
+class RunExistsError(NagInputError):
+    """``run_dir`` already holds a run (``state.json``) and ``resume`` was not asked for (CLI exit 2)."""
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__(
-            f"out: {str(run_dir)!r} already holds a run; resume it (nag search --resume) or pick another"
+            f"out: {str(run_dir)!r} already holds a run; resume it (nag search --resume {run_dir}) or pick another "
+            "directory"
         )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _dump(obj: Any) -> str:
@@ -502,20 +590,67 @@ def _json_default(o: Any) -> Any:
 
 
 def load_config(run_dir: str | Path) -> dict[str, Any]:
-    """``config.json`` of a run directory: ``{"config", "reference", ...}``."""
-    return json.loads((Path(run_dir) / "config.json").read_text())
+    """``config.json`` of a run directory: ``{"config", "reference", "run_id", ...}``, checked.
+
+    Raises:
+        RunFileError: the file is missing or damaged (names the file and what is wrong).
+    """
+    path = Path(run_dir) / "config.json"
+    doc = read_json_file(path)
+    try:
+        RunConfig.from_json(expect(doc, "config", dict, "an object (the run configuration)"))
+        if "reference" in doc:
+            expect(doc, "reference", dict, "an object")
+        if "run_id" in doc:
+            expect(doc, "run_id", str, "a string")
+    except ValueError as e:
+        raise RunFileError(path, str(e)) from None
+    return doc
 
 
 def load_state(run_dir: str | Path) -> BOState:
-    """The `BOState` saved in ``run_dir/state.json``.
+    """The `BOState` saved in ``run_dir/state.json``, checked field by field.
 
     Raises:
-        FileNotFoundError: the directory holds no run.
+        RunFileError: ``state.json`` is missing or damaged (names the file and what is wrong).
     """
     path = Path(run_dir) / "state.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"run_dir: {str(run_dir)!r} holds no state.json")
-    return BOState.from_json(json.loads(path.read_text()))
+    doc = read_json_file(path)
+    try:
+        return BOState.from_json(doc)
+    except ValueError as e:
+        raise RunFileError(path, str(e)) from None
+
+
+def load_run(run_dir: str | Path) -> tuple[BOState, dict[str, Any]]:
+    """A run's state and ``config.json``, checked to belong together.
+
+    A run stopped after writing ``config.json`` but before its first ``state.json`` (nothing queried yet) comes
+    back as a fresh state of that configuration.
+
+    Raises:
+        RunFileError: a file is missing or damaged, or ``state.json`` belongs to another run than ``config.json``
+            (another run id or another configuration).
+    """
+    d = Path(run_dir)
+    doc = load_config(d)
+    run_id = doc.get("run_id", "")
+    if not (d / "state.json").exists():
+        return BOState(RunConfig.from_json(doc["config"]), run_id=run_id), doc
+    state = load_state(d)
+    if run_id and state.run_id and run_id != state.run_id:
+        raise RunFileError(
+            d / "state.json",
+            f"belongs to run {state.run_id}, not to run {run_id} of {str(d / 'config.json')!r}; "
+            "the files come from different runs",
+        )
+    if _canon(state.config.to_json()) != _canon(RunConfig.from_json(doc["config"]).to_json()):
+        raise RunFileError(
+            d / "state.json",
+            f"its configuration {_canon(state.config.to_json())} differs from config.json's "
+            f"{_canon(doc['config'])}; the files come from different runs",
+        )
+    return state, doc
 
 
 def _query_rows(state: BOState) -> list[dict[str, Any]]:
@@ -551,12 +686,13 @@ def write_run(run_dir: str | Path, state: BOState, extra: dict[str, Any] | None 
     (its other entries, e.g. ``reference``) is given."""
     d = Path(run_dir)
     if extra is not None:
-        _atomic_write_text(d / "config.json", _dump({"config": state.config.to_json(), **extra}))
+        doc = {"config": state.config.to_json(), "run_id": state.run_id, **extra}
+        atomic_write_text(d / "config.json", _dump(doc))
     rows = _query_rows(state)
     report_cols = list(dict.fromkeys(k for r in state.reports for k in r))
     cols = ["query", "step", "phase", "arch", "signal", "feasible", "cost_s", *report_cols]
-    _atomic_write_text(d / "queries.jsonl", "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
-    _atomic_write_text(d / "queries.csv", _csv(rows, cols))
+    atomic_write_text(d / "queries.jsonl", "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
+    atomic_write_text(d / "queries.csv", _csv(rows, cols))
     best_rows, p, best = [], None, -math.inf
     for i, r in enumerate(rows):
         if state.fitness(i) > best:  # the running pick, in one pass
@@ -567,12 +703,12 @@ def write_run(run_dir: str | Path, state: BOState, extra: dict[str, Any] | None 
             row[f"pick_{k}"] = _num(state.reports[p].get(k, math.nan)) if p is not None else None
         best_rows.append(row)
     best_cols = ["query", "best_signal", "pick", *(f"pick_{k}" for k in report_cols), "cum_cost_s"]
-    _atomic_write_text(d / "best_so_far.csv", _csv(best_rows, best_cols))
-    _atomic_write_text(d / "state.json", _dump(state.to_json()))
+    atomic_write_text(d / "best_so_far.csv", _csv(best_rows, best_cols))
+    atomic_write_text(d / "state.json", _dump(state.to_json()))
 
 
 def _save_pending(run_dir: Path, state: BOState) -> None:
-    _atomic_write_text(run_dir / "state.json", _dump(state.to_json()))
+    atomic_write_text(run_dir / "state.json", _dump(state.to_json()))
 
 
 # ---------------------------------------------------------------------------------------------------------- runs
@@ -619,17 +755,23 @@ def run_search(
         method_options=dict(method_options or {}),
         max_stall=max_stall,
     )
-    state = BOState(config)
-    path = Path(run_dir) if run_dir is not None else None
-    if path is not None and (path / "state.json").exists():
-        if not resume:
-            raise RunExistsError(path)
-        state = load_state(path)
-        if _canon(state.config.to_json()) != _canon(config.to_json()):
-            raise ValueError(
-                f"resume: the run in {str(path)!r} has configuration {state.config.to_json()}, not {config.to_json()}"
-            )
-    return _drive(state, oracle, path, executor, progress, callback)
+    if run_dir is None:
+        return _drive(BOState(config), oracle, None, executor, progress, callback)
+    path = Path(run_dir)
+    with RunLock(path):  # before anything is read or written: a second writer is refused here
+        if (path / "state.json").exists() or (resume and (path / "config.json").exists()):
+            if not resume:
+                raise RunExistsError(path)
+            state, _ = load_run(path)
+            if _canon(state.config.to_json()) != _canon(config.to_json()):
+                raise NagInputError(
+                    f"resume: the run in {str(path)!r} has configuration {_canon(state.config.to_json())}, "
+                    f"not {_canon(config.to_json())}"
+                )
+        else:
+            state = BOState(config, run_id=_new_run_id())
+        remove_stale_temps(path)
+        return _drive(state, oracle, path, executor, progress, callback)
 
 
 def resume_search(
@@ -638,9 +780,30 @@ def resume_search(
     progress: bool = False,
     callback: Callable[[BOState], None] | None = None,
 ) -> BOState:
-    """Continue the run saved in ``run_dir`` (oracle and method rebuilt from its configuration)."""
-    state = load_state(run_dir)
-    return _drive(state, build_oracle(state.config.oracle), Path(run_dir), executor, progress, callback)
+    """Continue the run saved in ``run_dir`` (oracle and method rebuilt from its configuration).
+
+    Takes the run's lock first (`bo.rundir.RunLock`), removes temporary files a killed writer left, and checks that
+    ``state.json`` and ``config.json`` belong together (`load_run`).
+
+    Raises:
+        RunLockedError: another process is writing the run.
+        RunFileError: a run file is missing or damaged, or the files come from different runs.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunFileError(path, "no such run directory")
+    with RunLock(path):
+        remove_stale_temps(path)
+        state, _ = load_run(path)
+        try:
+            oracle = build_oracle(state.config.oracle)
+        except (TypeError, ValueError, KeyError) as e:
+            raise RunFileError(path / "state.json", f"config.oracle cannot be rebuilt ({e})") from None
+        return _drive(state, oracle, path, executor, progress, callback, origin=path / "state.json")
+
+
+def _new_run_id() -> str:
+    return os.urandom(8).hex()
 
 
 def _canon(d: dict[str, Any]) -> str:
@@ -654,9 +817,15 @@ def _drive(
     executor: Any,
     progress: bool,
     callback: Callable[[BOState], None] | None,
+    origin: Path | None = None,
 ) -> BOState:
     domain = oracle.domain()
-    method = get_method(state.config.method, domain, oracle, **state.config.method_options)
+    try:
+        method = get_method(state.config.method, domain, oracle, **state.config.method_options)
+    except (TypeError, ValueError) as e:
+        if origin is None:  # arguments of this call: the caller's input error
+            raise
+        raise RunFileError(origin, f"config.method / method_options cannot be rebuilt ({e})") from None
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
         if not (path / "config.json").exists() or state.n_steps == 0:

@@ -793,8 +793,26 @@ def _json_safe(obj):
     return obj
 
 
+#: `search` options that define a run; with ``--resume`` the run's saved values are used, so giving one is refused.
+_RUN_DEFINING = (
+    "method", "space", "dataset", "budget", "seed", "signal", "constraint", "q", "out", "option", "normalisation",
+)  # fmt: skip
+
+
+def _given_with_resume(ctx: typer.Context) -> list[str]:
+    """The run-defining options given on the command line (not defaults) alongside ``--resume``."""
+    # compared by name: typer vendors its own click, whose ParameterSource is not click's
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return [
+        "--" + name.replace("_", "-")
+        for name in _RUN_DEFINING
+        if getattr(ctx.get_parameter_source(name), "name", None) in given
+    ]
+
+
 @app.command("search")
 def search_cmd(
+    ctx: typer.Context,
     method: Annotated[
         str,
         typer.Option(
@@ -855,7 +873,10 @@ def search_cmd(
 ) -> None:
     """Search a space with the benchmark oracle; prints every query, then the final pick with its values.
 
-    The run directory holds config.json, state.json (resumable), queries.csv/jsonl and best_so_far.csv.
+    The run directory holds config.json, state.json (resumable), queries.csv/jsonl and best_so_far.csv. One process
+    at a time writes a run: a second search or resume of a run in progress is refused (exit 1, naming the PID
+    holding it). --resume continues with the run's saved settings; options that define a run (--method, --budget,
+    --seed, ...) given with it are refused (exit 2). Ctrl-C / SIGTERM save the run and print how to resume it.
     """
     import os
     import time
@@ -880,15 +901,24 @@ def search_cmd(
             raise UsageError(f"budget: must be >= 1, got {budget}")
         if q < 1:
             raise UsageError(f"q: must be >= 1, got {q}")
-    elif not (Path(resume) / "state.json").is_file():
-        raise UsageError(f"resume: {resume!r} holds no state.json")
+    else:
+        from nag.errors import NagInputError
+
+        conflicting = _given_with_resume(ctx)
+        if conflicting:
+            raise NagInputError(
+                f"resume: {', '.join(conflicting)} cannot be given with --resume (the run's saved settings are "
+                "used); accepted with it: --executor, --workers, --ray-address, --progress, --json"
+            )
+        if not (Path(resume) / "state.json").is_file() and not (Path(resume) / "config.json").is_file():
+            raise NagInputError(f"resume: {resume!r} holds no run (no state.json, no config.json)")
     if workers < 1:
         raise UsageError(f"workers: must be >= 1, got {workers}")
     import torch
 
     torch.set_num_threads(1)
     from bo.executors import get_executor
-    from bo.loop import RunExistsError, load_state, resume_search, run_search
+    from bo.loop import RunExistsError, resume_search, run_search
     from bo.oracles import BenchmarkOracle, parse_constraint
 
     printed = 0
@@ -901,41 +931,51 @@ def search_cmd(
         printed = state.n_queries
 
     show_bar = progress if progress is not None else (sys.stderr.isatty() and as_json)
+    if resume:
+        run_dir = Path(resume)
+    else:
+        constraints = [parse_constraint(c) for c in constraint or []]
+        oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints)
+        opts = _method_options(option)
+        if method == "robot":
+            opts.setdefault("normalisation", normalisation)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(
+            out or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
+        )
+        # cheap check first; run_search checks again under the run's lock
+        if (run_dir / "state.json").exists():
+            raise RunExistsError(run_dir)
     try:
         ex_obj = get_executor(executor, workers=workers, address=ray_address or None)
     except ImportError as e:
         raise UsageError(str(e)) from None
-    with ex_obj as ex:
-        if resume:
-            run_dir = Path(resume)
-            show(load_state(run_dir))
-            print(f"resuming {run_dir}", file=sys.stderr)
-            state = resume_search(run_dir, executor=ex, progress=show_bar, callback=show)
+    try:
+        with ex_obj as ex:
+            if resume:
+                print(f"resuming {run_dir}", file=sys.stderr)
+                state = resume_search(run_dir, executor=ex, progress=show_bar, callback=show)
+            else:
+                state = run_search(
+                    method,
+                    oracle,
+                    budget,
+                    q=q,
+                    seed=seed,
+                    run_dir=run_dir,
+                    executor=ex,
+                    method_options=opts,
+                    progress=show_bar,
+                    callback=show,
+                )
+    except KeyboardInterrupt:
+        # Ctrl-C, or SIGTERM (nag.errors.Terminated): the run is saved; main() turns it into exit 130 / 143.
+        if (run_dir / "state.json").exists() or (run_dir / "config.json").exists():
+            print(f"interrupted; resume with `nag search --resume {run_dir}`", file=sys.stderr, flush=True)
         else:
-            constraints = [parse_constraint(c) for c in constraint or []]
-            oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints)
-            opts = _method_options(option)
-            if method == "robot":
-                opts.setdefault("normalisation", normalisation)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            run_dir = Path(
-                out
-                or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
-            )
-            if (run_dir / "state.json").exists():
-                raise UsageError(str(RunExistsError(run_dir)))
-            state = run_search(
-                method,
-                oracle,
-                budget,
-                q=q,
-                seed=seed,
-                run_dir=run_dir,
-                executor=ex,
-                method_options=opts,
-                progress=show_bar,
-                callback=show,
-            )
+            print("interrupted before the run directory was written", file=sys.stderr, flush=True)
+        raise
+    show(state)  # a resumed run that had nothing left to do prints its queries here
     print(f"run directory: {run_dir}", file=sys.stderr)
     pick = _pick(state)
     cfg = state.config
@@ -1018,16 +1058,34 @@ def _write_archs(path, lines: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn expected input errors into one line on stderr with exit code 2."""
+    import signal
+
+    from nag.errors import NagInputError, NagRuntimeError, Terminated
+
+    signals: list[int] = []
+
+    def _terminate(signum, frame):
+        signals.append(signum)
+        raise Terminated(signum)  # SIGTERM unwinds like Ctrl-C: the search saves its run, workers stop
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, standalone_mode=False)
-    except (InvalidChoiceError, InvalidArchitectureError, UsageError, DataNotFoundError) as e:
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer returns 130 for an interrupt in non-standalone mode
+            sys.exit(128 + signals[-1] if rc == 130 and signals else rc)
+    except (InvalidChoiceError, InvalidArchitectureError, UsageError, DataNotFoundError, NagInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except NagRuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
     except KeyError as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except KeyboardInterrupt as e:  # an interrupt outside the command (typer maps those inside to 130)
+        sys.exit(128 + e.signum if isinstance(e, Terminated) else 130)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
