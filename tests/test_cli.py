@@ -146,11 +146,11 @@ def test_generate_no_unique_csv(capsys, tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize(
     "args,field",
     [
-        (["generate", "--solver", "euler"], "solver"),
+        (["generate", "--solver", "euler"], "--solver"),
         (["generate", "--checkpoint", "/nonexistent/m.pt"], "checkpoint"),
-        (["generate", "-n", "0"], "n"),
+        (["generate", "-n", "0"], "-n"),
         (["generate", "--space", "nb101", "--checkpoint", "CKPT"], "checkpoint"),
-        (["generate", "--out", "x.txt"], "out"),
+        (["generate", "--out", "x.txt"], "--out"),
     ],
 )
 def test_generate_bad_input(capsys, tiny_checkpoint, args, field):
@@ -184,7 +184,7 @@ def test_train_diffusion_command(capsys, tmp_path):
     assert code == 0 and "trained nb201: 8 steps" in out
     assert (tmp_path / "model.pt").exists() and (tmp_path / "last.ckpt").exists()
     code, _, err = run(["train", "diffusion", "--train-fraction", "1.5"], capsys)
-    assert code == 2 and err.startswith("error: train-fraction:")
+    assert code == 2 and err.startswith("error: --train-fraction:")
 
 
 def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
@@ -221,7 +221,7 @@ def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
         (["search", "--method", "random", "--constraint", "latency:toaster<=3"], "constraint"),
         (["search", "--method", "random", "--executor", "dask"], "executor"),
         (["search", "--method", "random", "--space", "mbv3"], "space"),
-        (["search", "--method", "random", "--budget", "0"], "budget"),
+        (["search", "--method", "random", "--budget", "0"], "--budget"),
         (["search", "--resume", "/nonexistent/run"], "resume"),
         (["search", "--method", "random", "--option", "population_size"], "option"),
         (
@@ -367,7 +367,7 @@ def test_generate_with_constraints_prints_predicted_and_true_values(capsys):
         (["--constraint", "latency:nokia<=3"], "device"),
         (["--maximize", "flops"], "target"),
         (["--pareto", "accuracy:cifar10"], "pareto"),
-        (["--schedule", "exp", "--constraint", "params<=0.3"], "schedule"),
+        (["--schedule", "exp", "--constraint", "params<=0.3"], "--schedule"),
     ],
 )
 def test_generate_guided_bad_input(capsys, args, field):
@@ -380,4 +380,4 @@ def test_train_predictor_bad_input(capsys):
     code, _, err = run(["train", "predictor", "--target", "cifar10_bogus"], capsys)
     assert code == 2 and err.startswith("error: target")
     code, _, err = run(["train", "predictor", "--n-train", "1"], capsys)
-    assert code == 2 and err.startswith("error: n_train")
+    assert code == 2 and err.startswith("error: --n-train")
