@@ -31,6 +31,7 @@ import torch
 from bo.loop import BOState
 from bo.oracles import Domain, Evaluation, Oracle
 from bo.surrogate import EnsembleSurrogate, GPSurrogate, graph_features, ucb
+from nag.checkpoint import default_checkpoint, missing_generator_error
 from nag.errors import InvalidChoiceError
 
 __all__ = [
@@ -50,12 +51,6 @@ SURROGATES: tuple[str, ...] = ("gp", "ensemble")
 PROPOSALS: tuple[str, ...] = ("diffusion", "mutation", "random", "space")
 #: How training-free metrics enter the pool-scoring GP: extra ARD Matérn dimensions, or an additive linear kernel.
 ZC_KERNELS: tuple[str, ...] = ("ard", "linear")
-_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-def default_checkpoint(space_name: str) -> Path:
-    """The shipped generator of a space (``checkpoints/diffusion_<space>.pt``)."""
-    return _CHECKPOINTS / f"diffusion_{space_name}.pt"
 
 
 def _train_seconds(path: Path) -> float | None:
@@ -164,14 +159,11 @@ class DiffusionBO:
         self.model = None
         if proposals == "diffusion":
             if not self.path.is_file():
-                raise InvalidChoiceError(
-                    "checkpoint", str(self.path), [str(default_checkpoint(self.space.name))]
-                )
-            self.model = GraphDiffusionModel.load(self.path)
+                raise missing_generator_error(self.space.name, self.path)
+            self.model = GraphDiffusionModel.load(self.path, user_given=bool(checkpoint))
             if self.model.space_name != self.space.name:
-                raise InvalidChoiceError(
-                    "checkpoint", str(self.path), [str(default_checkpoint(self.space.name))]
-                )
+                raise InvalidChoiceError("checkpoint", f"{self.path} (a {self.model.space_name} model)",
+                                         [f"a generator trained on {self.space.name}"])  # fmt: skip
         self.n_init, self.pool, self.neighbours_of = n_init, pool, neighbours_of
         self.acquisition, self.beta, self.surrogate_kind = acquisition, beta, surrogate
         self.guidance_scale = guidance_scale

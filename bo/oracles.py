@@ -325,8 +325,16 @@ def benchmark_signal(space: str, dataset: str, signal: str) -> tuple[str, str]:
     sig_ds, metric = SIGNALS[sp][name]
     sig_ds = bench.resolve_dataset(sig_ds) if sig_ds else ds
     if metric not in bench.metrics(sig_ds):
+        # name the choices by the short names the user types (`--signal`), not the table's internal columns
+        def available(n: str) -> bool:
+            d, m = SIGNALS[sp][n]
+            return m in bench.metrics(bench.resolve_dataset(d) if d else ds)
+
+        aliases = SIGNAL_ALIASES.get(sp, {})
+        accepted = [a for a, n in aliases.items() if available(n)]
+        signal = next((a for a, n in aliases.items() if n == signal), signal)  # as the user typed it
         raise InvalidChoiceError(
-            "signal", signal, [s for s in SIGNALS[sp] if SIGNALS[sp][s][1] in bench.metrics(ds)]
+            f"signal (dataset {ds})", signal, accepted or [s for s in SIGNALS[sp] if available(s)]
         )
     return sig_ds, metric
 

@@ -85,8 +85,8 @@ def main() -> None:
         manifest = json.loads(manifest_path.read_text())
         for name in args.only or list(SPECS):
             out = CKPT / f"diffusion_{name}.pt"
-            state = torch.load(out, map_location="cpu", weights_only=False)
-            model, sp = GraphDiffusionModel.from_state(state), get_space(SPECS[name][0])
+            model, state = GraphDiffusionModel.load_with_state(out, user_given=False)
+            sp = get_space(SPECS[name][0])
             res = sample(model, sp, 1000, steps=20, solver="ddim", seed=0, repair=5)
             train = [sp.parse(t) for t in state["extra"]["train_archs"]]
             rep = generation_report(sp, res.archs, train, elapsed_s=res.seconds).as_dict()

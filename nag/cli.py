@@ -1,23 +1,35 @@
 """The ``nag`` command: thin wrappers that parse options, call library functions and print.
 
-Heavy libraries are imported inside commands, so ``nag --help`` answers quickly. Bad input (unknown space, malformed
-architecture, unknown dataset/metric) prints one line naming the field and the accepted values and exits with 2.
+Heavy libraries are imported inside commands, so ``nag --help`` answers quickly. Every argument is checked before
+any expensive work. Exit codes (`main`): 0 success; 2 bad input (one line naming the field, the value and the
+accepted values); 1 a runtime failure (one line naming the file or step; the traceback only with ``--debug``);
+130 on SIGINT (Ctrl-C) and 143 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nag.errors import DataNotFoundError, InvalidArchitectureError, InvalidChoiceError
+from nag.errors import (
+    DataNotFoundError,
+    InvalidArchitectureError,
+    InvalidChoiceError,
+    NagInputError,
+    NagRuntimeError,
+    Terminated,
+)
 
 app = typer.Typer(
     name="nag",
-    help="NAG: predictor-guided generative neural-architecture design.",
+    help="NAG: predictor-guided generative neural-architecture design. Exit codes: 0 success, 1 runtime failure, "
+    "2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,16 +53,134 @@ _DATASET_HELP = (
 _SPACE_HELP = (
     "Search space: nb201, nb101, nasbench_graph, mbv3 (aliases nasbench201, nasbench101, nbgraph, ofa)."
 )
+#: Seeds feed numpy and torch generators, which take 32-bit unsigned seeds.
+SEED_MAX = 2**32 - 1
+_SEED_HELP = f"Random seed, 0..{SEED_MAX}."
+#: Lightning accelerators the CLI passes through.
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+#: Upper bound of i.i.d. samples / queries / pools where the space does not bound them: beyond it a command would
+#: run for hours, which is never what a typo like ``-n 1e10`` meant.
+COUNT_MAX = 1_000_000
+#: Options of `main` that the root callback sets (``--debug``).
+_GLOBAL = {"debug": False}
 
 
-class UsageError(Exception):
-    """Bad input found by the CLI itself; printed as one line, exit code 2."""
+class UsageError(NagInputError):
+    """Bad input found by the CLI itself (kept for callers; it is a `NagInputError`): one line, exit code 2."""
 
 
-def _console():
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On a runtime failure, print the traceback (exit code 1).")
+    ] = False,
+) -> None:
+    """NAG: predictor-guided generative neural-architecture design."""
+    _GLOBAL["debug"] = debug
+
+
+def _console(stderr: bool = False):
+    """A rich console; off a terminal (pipes, CI logs) wide enough that tables and paths are never cut."""
     from rich.console import Console
 
-    return Console()
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 1000)
+
+
+# ---------------------------------------------------------------------------------------------------- argument checks
+def _check_int(field: str, value: int, lo: int, hi: int | None = None, why: str = "") -> None:
+    """``value`` within ``lo..hi`` (inclusive) or `NagInputError` naming ``field`` and the range."""
+    if value < lo or (hi is not None and value > hi):
+        accepted = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise NagInputError(f"{field}: {value} is out of range; accepted: {accepted}{why}")
+
+
+def _check_float(field: str, value: float, lo: float | None = None, hi: float | None = None, *,
+                 lo_open: bool = False) -> None:  # fmt: skip
+    """A finite ``value`` in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``), or `NagInputError`."""
+    ok = math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        if lo is None and hi is None:
+            rng = "a finite number"
+        elif hi is None:
+            rng = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+        else:
+            rng = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise NagInputError(f"{field}: {value} is out of range; accepted: {rng}")
+
+
+def _check_seed(seed: int, field: str = "--seed") -> None:
+    _check_int(field, seed, 0, SEED_MAX)
+
+
+def _check_choice(field: str, value: str, accepted) -> None:
+    if value not in accepted:
+        raise InvalidChoiceError(field, value, accepted)
+
+
+def _writable_dir(folder: Path) -> Path | None:
+    """The nearest existing ancestor of ``folder`` if a file can be created there, else ``None``.
+
+    Tries it (a hidden temporary file, removed at once) rather than trusting permission bits, which lie for root,
+    read-only mounts and ``/proc``.
+    """
+    import tempfile
+
+    p = folder
+    while not p.exists():
+        if p.parent == p:
+            return None
+        p = p.parent
+    if not p.is_dir():
+        return None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nag-probe-", dir=p)
+    except OSError:
+        return None
+    os.close(fd)
+    os.unlink(tmp)
+    return p
+
+
+def _check_out_file(field: str, out: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """An output file that can be written: right suffix, not a folder, inside a folder we may create files in.
+
+    Checked before any work, so a long run never ends in an unwritable path.
+    """
+    if suffixes and not out.endswith(suffixes):
+        raise NagInputError(
+            f"{field}: {out!r} has the wrong suffix; accepted: FILE{' or FILE'.join(suffixes)}"
+        )
+    path = Path(out)
+    if path.is_dir():
+        raise NagInputError(f"{field}: {out!r} is a folder; accepted: a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise NagInputError(f"{field}: {out!r} is not writable; accepted: a writable file path")
+    if _writable_dir(path.parent) is None:
+        raise NagInputError(f"{field}: {out!r} cannot be created (its folder is not writable or is a file); "
+                            "accepted: a path in a writable folder")  # fmt: skip
+    return path
+
+
+def _check_out_dir(field: str, out: str) -> Path:
+    """An output folder that exists as a folder or can be created."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise NagInputError(f"{field}: {out!r} is a file; accepted: a folder path")
+    if _writable_dir(path) is None:
+        raise NagInputError(
+            f"{field}: {out!r} cannot be created or written; accepted: a writable folder path"
+        )
+    return path
+
+
+def _space_size(sp) -> int | None:
+    size = getattr(sp, "size", None)
+    return int(size) if isinstance(size, int) else None
 
 
 @app.command("spaces")
@@ -106,7 +236,12 @@ def query_cmd(
     space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
     dataset: Annotated[str, typer.Option("--dataset", help=_DATASET_HELP)] = "cifar10",
     metric: Annotated[
-        list[str] | None, typer.Option("--metric", "-m", help="Only these metrics (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            help="Only these metrics (repeatable); latency_edgegpu or latency:edgegpu, params_mb or params.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -118,7 +253,8 @@ def query_cmd(
     a = sp.parse(arch)
     bench = get_benchmark(space)
     ds = bench.resolve_dataset(dataset)
-    rec = bench.record(a, ds) if not metric else {m: bench.query(a, ds, m) for m in metric}
+    names = [_metric_name(bench, ds, m) for m in metric or []]
+    rec = bench.record(a, ds) if not names else {m: bench.query(a, ds, m) for m in names}
     cost = bench.cost(a, ds)
     if as_json:
         out = {"space": sp.name, "arch": sp.format(a), "dataset": ds, "cost_s": cost}
@@ -136,6 +272,16 @@ def query_cmd(
     _console().print(t)
     if cost is not None:
         _console().print(f"query cost: {cost:.1f} s of training")
+
+
+def _metric_name(bench, dataset: str, name: str) -> str:
+    """A benchmark metric named as in the table (``latency_edgegpu``) or as in ``--constraint``
+    (``latency:edgegpu``, ``params`` for ``params_mb``)."""
+    names = bench.metrics(dataset)
+    for cand in (name, name.replace(":", "_", 1), {"params": "params_mb"}.get(name, name)):
+        if cand in names:
+            return cand
+    raise InvalidChoiceError("metric", name, names)
 
 
 @data_app.command("check")
@@ -335,35 +481,68 @@ def data_build_cmd(
         sys.exit(1)  # as in `data fetch`
 
 
-def _default_checkpoint(space: str):
-    from pathlib import Path
+_TRAIN_DIFFUSION_OUT = "runs/train_diffusion/<space>_seed<seed>"
 
-    return Path(__file__).resolve().parent.parent / "checkpoints" / f"diffusion_{space}.pt"
+
+def _check_strategy(strategy: str) -> None:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    accepted = ["auto", *sorted(StrategyRegistry.available_strategies())]
+    _check_choice("--strategy", strategy, accepted)
+
+
+def _parse_devices(devices: str) -> int | str:
+    """``--devices``: a positive count or ``auto``."""
+    if devices == "auto":
+        return devices
+    try:
+        n = int(devices)
+    except ValueError:
+        raise NagInputError(f"--devices: {devices!r} is not a count; accepted: auto or 1..1024") from None
+    _check_int("--devices", n, 1, 1024)
+    return n
 
 
 @train_app.command("diffusion")
 def train_diffusion_cmd(
     space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
-    out: Annotated[str, typer.Option("--out", help="Run directory (resumes from its last.ckpt).")] = "",
-    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 6000,
-    minutes: Annotated[float, typer.Option("--minutes", help="Wall-clock cap.")] = 10.0,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help=f"Run directory (resumes from its last.ckpt); default {_TRAIN_DIFFUSION_OUT} under the current "
+            "directory.",
+        ),
+    ] = "",
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps, 1..10000000.")] = 6000,
+    minutes: Annotated[float, typer.Option("--minutes", help="Wall-clock cap in minutes (> 0).")] = 10.0,
     train_fraction: Annotated[
-        float, typer.Option("--train-fraction", help="Share of the space to train on.")
+        float, typer.Option("--train-fraction", help="Share of the space to train on, in (0, 1].")
     ] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    accelerator: Annotated[str, typer.Option("--accelerator", help="cpu, gpu, auto, ...")] = "auto",
-    devices: Annotated[str, typer.Option("--devices", help="Number of devices or 'auto'.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help=_SEED_HELP)] = 0,
+    accelerator: Annotated[
+        str, typer.Option("--accelerator", help="Lightning accelerator: " + ", ".join(ACCELERATORS) + ".")
+    ] = "auto",
+    devices: Annotated[str, typer.Option("--devices", help="Number of devices (>= 1) or 'auto'.")] = "auto",
     strategy: Annotated[
         str, typer.Option("--strategy", help="Lightning strategy (auto, ddp, ...).")
     ] = "auto",
-    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads.")] = 2,
+    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads, 1..1024.")] = 2,
 ) -> None:
-    """Train the graph diffusion generator of a space with Lightning; writes RUN_DIR/model.pt."""
-    if not 0 < train_fraction <= 1:
-        raise UsageError(f"train-fraction: must be in (0, 1], got {train_fraction}")
+    """Train the graph diffusion generator of a space with Lightning; writes RUN_DIR/model.pt (pass that file to
+    `nag generate --checkpoint`; RUN_DIR/last.ckpt is Lightning's state for resuming)."""
     from nag.spaces import get_space
 
     sp = get_space(space)
+    _check_int("--steps", steps, 1, 10_000_000)
+    _check_float("--minutes", minutes, 0.0, 7 * 24 * 60.0, lo_open=True)
+    _check_float("--train-fraction", train_fraction, 0.0, 1.0, lo_open=True)
+    _check_seed(seed)
+    _check_choice("--accelerator", accelerator, ACCELERATORS)
+    dev = _parse_devices(devices)
+    _check_int("--threads", threads, 1, 1024)
+    run_dir = _check_out_dir("--out", out or f"runs/train_diffusion/{sp.name}_seed{seed}")
+    _check_strategy(strategy)
     import torch
 
     torch.set_num_threads(threads)
@@ -372,12 +551,17 @@ def train_diffusion_cmd(
     cfg = TrainConfig(
         space=sp.name, max_steps=steps, max_minutes=minutes, train_fraction=train_fraction, seed=seed
     )
-    run_dir = out or f"runs/train_diffusion/{sp.name}_seed{seed}"
-    dev = int(devices) if devices.isdigit() else devices
-    _, info = train_diffusion(sp, cfg, run_dir, accelerator=accelerator, devices=dev, strategy=strategy)
+    existed = run_dir.exists()
+    try:
+        _, info = train_diffusion(sp, cfg, run_dir, accelerator=accelerator, devices=dev, strategy=strategy)
+    except BaseException:
+        # a failure before anything was written leaves no empty run directory behind
+        if not existed and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     print(
         f"trained {sp.name}: {info['steps']} steps in {info['elapsed_s']:.0f} s, {info['params']:,} parameters, "
-        f"train loss {info['train_loss']:.4f}; model: {run_dir}/model.pt"
+        f"train loss {info['train_loss']:.4f}; model: {run_dir / 'model.pt'}"
     )
 
 
@@ -391,9 +575,12 @@ def train_predictor_cmd(
         ),
     ] = "cifar10_test_acc",
     n_train: Annotated[
-        int, typer.Option("--n-train", help="Random labelled architectures to train on.")
+        int,
+        typer.Option(
+            "--n-train", help="Random labelled architectures to train on (2 .. labelled count - 1)."
+        ),
     ] = 100,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=_SEED_HELP)] = 0,
     features: Annotated[
         str, typer.Option("--features", help="Extra inputs: zc (training-free metrics) or none.")
     ] = "zc",
@@ -403,18 +590,29 @@ def train_predictor_cmd(
             "--noise-aware", help="Diffusion checkpoint: train a noise-aware predictor for guidance."
         ),
     ] = "",
-    ensemble: Annotated[int, typer.Option("--ensemble", help="Ensemble members.")] = 5,
+    ensemble: Annotated[int, typer.Option("--ensemble", help="Ensemble members, 1..64.")] = 5,
     accelerator: Annotated[
-        str, typer.Option("--accelerator", help="Lightning accelerator: cpu, gpu, auto.")
+        str, typer.Option("--accelerator", help="Lightning accelerator: " + ", ".join(ACCELERATORS) + ".")
     ] = "cpu",
     out: Annotated[str, typer.Option("--out", help="Save the predictor to FILE (.pt).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train an accuracy predictor on --n-train random labelled architectures; test it on all the others."""
-    if n_train < 2:
-        raise UsageError(f"n_train: must be >= 2, got {n_train}")
-    if accelerator not in ("cpu", "gpu", "cuda", "mps", "auto"):
-        raise InvalidChoiceError("accelerator", accelerator, ("cpu", "gpu", "cuda", "mps", "auto"))
+    from nag.spaces import canonical_space_name, get_space
+
+    sp = get_space(space)
+    _check_int("--n-train", n_train, 2, None if _space_size(sp) is None else _space_size(sp) - 1)
+    _check_int("--ensemble", ensemble, 1, 64)
+    _check_seed(seed)
+    _check_choice("--accelerator", accelerator, ACCELERATORS)
+    _check_choice("--features", features, ("zc", "none"))
+    if out:
+        _check_out_file("--out", out, (".pt", ".pth"))
+    if canonical_space_name(space) not in ("nb201", "nb101", "nasbench_graph"):
+        raise InvalidChoiceError("space", space, ["nb201", "nb101", "nasbench_graph"])
+    from predictors.api import split_target
+
+    split_target(canonical_space_name(space), target, None)  # unknown target or dataset: before any training
     import torch
 
     torch.set_num_threads(2)
@@ -448,7 +646,7 @@ def generate_cmd(
     unique: Annotated[
         bool, typer.Option("--unique/--no-unique", help="n distinct architectures, or i.i.d.")
     ] = True,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=_SEED_HELP)] = 0,
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
     solver: Annotated[str, typer.Option("--solver", help="dpm (DPM-Solver++), ddim, ddpm or pc.")] = "dpm",
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Model file (default: checkpoints/).")] = "",
@@ -492,21 +690,30 @@ def generate_cmd(
     from pathlib import Path
 
     from nag.diffusion.schedules import SOLVERS
-
-    if solver not in SOLVERS:
-        raise InvalidChoiceError("solver", solver, SOLVERS)
-    if n < 1:
-        raise UsageError(f"n: must be >= 1, got {n}")
-    if out and not out.endswith((".jsonl", ".csv")):
-        raise UsageError(f"out: {out!r} must end in .jsonl or .csv")
     from nag.spaces import get_space
 
     sp = get_space(space)
-    path = Path(checkpoint) if checkpoint else _default_checkpoint(sp.name)
-    if not path.is_file():
-        raise UsageError(
-            f"checkpoint: {str(path)!r} not found; train one with `nag train diffusion --space {sp.name}`"
-        )
+    _check_choice("--solver", solver, SOLVERS)
+    size = _space_size(sp)
+    if unique and size is not None and size < COUNT_MAX:
+        _check_int("-n", n, 1, size, f" (--unique: {sp.name} holds {size:,} architectures)")
+    else:
+        _check_int("-n", n, 1, COUNT_MAX)
+    _check_int("--steps", steps, 1)
+    _check_seed(seed)
+    _check_float("--guidance-scale", guidance_scale)
+    _check_float("--constraint-scale", constraint_scale, 0.0)
+    _check_int("--pool", pool, 0, COUNT_MAX)
+    out_path = _check_out_file("--out", out, (".jsonl", ".csv")) if out else None
+    guided = bool(maximize or constraint or pareto)
+    conditions = None
+    if guided:
+        conditions = _check_guided(sp, maximize or [], constraint or [], pareto, n_train, schedule)
+    from nag.checkpoint import default_checkpoint, missing_generator_error
+
+    path = Path(checkpoint) if checkpoint else default_checkpoint(sp.name)
+    if not checkpoint and not path.is_file():
+        raise missing_generator_error(sp.name, path)
     import torch
 
     torch.set_num_threads(2)
@@ -514,37 +721,141 @@ def generate_cmd(
     from nag.diffusion.model import GraphDiffusionModel
     from nag.diffusion.sampler import generate
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = GraphDiffusionModel.from_state(state)
+    model, state = GraphDiffusionModel.load_with_state(path, user_given=bool(checkpoint))
     if model.space_name != sp.name:
-        raise UsageError(f"checkpoint: {str(path)!r} was trained on {model.space_name!r}, not {sp.name!r}")
-    if maximize or constraint or pareto:
-        _guided_generate(sp, model, n, seed, steps, solver, maximize or [], constraint or [], pareto, n_train,
-                         guidance_scale, constraint_scale, schedule, pool, out, quiet)  # fmt: skip
+        raise InvalidChoiceError("checkpoint", f"{path} (a {model.space_name} model)",
+                                 [f"a generator trained on {sp.name}"])  # fmt: skip
+    _check_int("--steps", steps, 1, model.schedule.num_train_timesteps, " (the model's diffusion timesteps)")
+    if guided:
+        maximize_c, constraint_c, pareto_c = conditions
+        _guided_generate(sp, model, n, seed, steps, solver, maximize_c, constraint_c, pareto_c, n_train,
+                         guidance_scale, constraint_scale, schedule, pool, out_path, quiet)  # fmt: skip
         return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
     lines = [sp.format(a) for a in res.archs]
+    if out_path is not None:  # the file first: a write failure must not follow a screenful of output
+        _write_archs(out_path, lines)
     print("\n".join(lines))
-    if out:
-        _write_archs(Path(out), lines)
     if not quiet:
         train = [sp.parse(t) for t in state.get("extra", {}).get("train_archs", [])]
         rep = generation_report(sp, res.archs, train, elapsed_s=res.seconds)
-        from rich.console import Console
-
-        con = Console(stderr=True)
         t = rep.to_table()
         t.caption = (
             f"{res.attempts} samples drawn, {res.solver} {res.steps} steps, {n / res.seconds:.0f} archs/s"
         )
-        con.print(t)
+        _console(stderr=True).print(t)
+
+
+def _condition(sp, text: str, field: str, kind: str):
+    """Parse one ``--maximize`` / ``--constraint`` / ``--pareto`` part; ``latency_edgegpu`` (the table's spelling)
+    is read as ``latency:edgegpu``."""
+    from nag.guidance import Condition, parse_condition
+    from predictors.objectives import TARGETS
+
+    cond = parse_condition(
+        text, field_name=field, require_bound={"maximize": False, "constraint": True}.get(kind)
+    )
+    head, sep, tail = cond.target.partition("_")
+    if sep and cond.qualifier is None and head in ("latency", "energy", "accuracy"):
+        cond = Condition(head, tail, cond.op, cond.bound)
+    accepted = TARGETS.get(sp.name)
+    if accepted is None:
+        raise InvalidChoiceError("space", sp.name, list(TARGETS))
+    if cond.target not in accepted:
+        raise InvalidChoiceError("target", cond.target, accepted)
+    return cond
+
+
+def _reachable(sp, cond) -> tuple[float, float] | None:
+    """``(min, max)`` of a condition's true values over the space where a table or formula gives them cheaply."""
+    import numpy as np
+
+    from nag.benchmarks import get_benchmark
+
+    if sp.name != "nb201":
+        return None
+    bench = get_benchmark("nb201")
+    if cond.target == "params":
+        v = np.asarray(sp.num_params(list(sp.enumerate())), dtype=float) / 1e6
+    elif cond.target in ("latency", "energy"):
+        v = bench.column("cifar10", f"{cond.target}_{cond.qualifier}")
+    elif cond.target == "accuracy":
+        v = bench.column(bench.resolve_dataset(cond.qualifier or "cifar10"), "test_acc")
+    else:
+        return None
+    return float(np.nanmin(v)), float(np.nanmax(v))
+
+
+def _check_condition(sp, cond, field: str, text: str):
+    """Unknown datasets / devices and bounds nothing in the space can meet, before any predictor is trained."""
+    from nag.benchmarks import get_benchmark
+
+    if cond.target == "accuracy" and cond.qualifier:
+        get_benchmark(sp.name).resolve_dataset(cond.qualifier)
+    if cond.target in ("latency", "energy"):
+        from predictors.latency import latency_metrics
+
+        devices = sorted(
+            {m.split("_", 1)[1] for m in latency_metrics("cifar10") if m.startswith(cond.target + "_")}
+        )
+        if not cond.qualifier:
+            raise InvalidChoiceError(field, text, [f"{cond.target}:{d}" for d in devices])
+        if cond.qualifier not in devices:
+            raise InvalidChoiceError("device", cond.qualifier, devices)
+    if cond.op is None:
+        return
+    rng = _reachable(sp, cond)
+    if rng is None:
+        return
+    lo, hi = rng
+    if (cond.op == "<=" and cond.bound < lo) or (cond.op == ">=" and cond.bound > hi):
+        need = (
+            f"{cond.name}<=b with b >= {lo:.4g}" if cond.op == "<=" else f"{cond.name}>=b with b <= {hi:.4g}"
+        )
+        raise NagInputError(f"{field}: {text!r} cannot be met by any architecture of {sp.name} (values "
+                            f"{lo:.4g}..{hi:.4g}); accepted: {need}")  # fmt: skip
+
+
+def _check_guided(sp, maximize: list[str], constraints: list[str], pareto: str, n_train: int, schedule: str):
+    """Every guided-generation argument checked before the model is loaded or a predictor trained.
+
+    Returns:
+        ``(maximize, constraints, pareto_cost)`` as `nag.guidance.Condition` objects (``pareto_cost`` ``None``
+        without ``--pareto``; then its objective is the single ``maximize`` entry).
+    """
+    from nag.guidance import SCHEDULES
+
+    _check_choice("--schedule", schedule, SCHEDULES)
+    size = _space_size(sp)
+    _check_int("--n-train", n_train, 2, None if size is None else size - 1)
+    pareto_cost = None
+    if pareto:
+        parts = [p.strip() for p in pareto.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise NagInputError(f"pareto: {pareto!r} must name two targets; accepted: OBJECTIVE,COST, e.g. "
+                                "accuracy:cifar10,latency:pixel3")  # fmt: skip
+        if maximize:
+            raise NagInputError(f"maximize: {maximize[0]!r} cannot be combined with --pareto, whose first part "
+                                "is the objective; accepted: --pareto OBJECTIVE,COST alone")  # fmt: skip
+        maximize = [parts[0]]
+        pareto_cost = _condition(sp, parts[1], "pareto", "maximize")
+        _check_condition(sp, pareto_cost, "pareto", parts[1])
+        if not hasattr(sp, "enumerate"):
+            raise NagInputError(f"pareto: space {sp.name!r} has no enumeration to set the sweep's bounds; "
+                                "accepted: nb201")  # fmt: skip
+    objs = [_condition(sp, m, "maximize", "maximize") for m in maximize]
+    cons = [_condition(sp, c, "constraint", "constraint") for c in constraints]
+    for cond, text in zip(objs, maximize, strict=True):
+        _check_condition(sp, cond, "maximize", text)
+    for cond, text in zip(cons, constraints, strict=True):
+        _check_condition(sp, cond, "constraint", text)
+    return objs, cons, pareto_cost
 
 
 def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, pareto, n_train, scale, c_scale,
                      schedule, pool, out, quiet) -> None:  # fmt: skip
-    """`nag generate` with objectives / constraints / a Pareto sweep (see `generate_cmd`)."""
-    from pathlib import Path
-
+    """`nag generate` with objectives / constraints / a Pareto sweep (see `generate_cmd`); ``maximize``,
+    ``constraints`` and ``pareto`` (the sweep's cost, or ``None``) are checked `nag.guidance.Condition` objects."""
     import numpy as np
 
     from nag.guidance import (
@@ -556,20 +867,12 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
         objective,
         pareto_generate,
         pareto_mask,
-        parse_condition,
         scale_schedule,
     )
     from predictors.objectives import build_target
 
     sched = scale_schedule(schedule, model.schedule.num_train_timesteps)
     kw = {"n_train": n_train, "seed": seed}
-    if pareto:
-        parts = [p.strip() for p in pareto.split(",")]
-        if len(parts) != 2:
-            raise UsageError(
-                f"pareto: {pareto!r} must name two targets, e.g. accuracy:cifar10,latency:pixel3"
-            )
-        maximize, pareto_cost = [parts[0]], parts[1]
     objs = [build_target(sp, m, model, kind="maximize", **kw) for m in maximize]
     cons = [build_target(sp, c, model, kind="constraint") for c in constraints]
     terms = [objective(t.guide, scale=scale, schedule=sched, name=str(t.condition)) for t in objs]
@@ -585,11 +888,9 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
         return ok
 
     rank = (lambda archs: sum(t.predict(archs) for t in objs)) if objs else None
-    if pareto:
-        cost = build_target(sp, parse_condition(pareto_cost, "pareto", require_bound=False), model)
-        values = cost.predict(list(sp.enumerate())) if hasattr(sp, "enumerate") else None
-        if values is None:
-            raise UsageError(f"pareto: space {sp.name!r} has no enumeration to set the sweep's bounds")
+    if pareto is not None:
+        cost = build_target(sp, pareto, model)
+        values = cost.predict(list(sp.enumerate()))
         bounds = np.quantile(values, np.linspace(0.02, 0.98, max(3, min(12, n // 5))))
 
         def evaluate(archs):
@@ -603,24 +904,24 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
         res = guided_generate(model, sp, n, terms, feasible=feasible if cons else None, rank=rank,
                               pool=pool or (4 * n if objs else n), seed=seed, steps=steps, solver=solver)  # fmt: skip
         archs, shown = res.archs, objs + cons
-    rows = []
     pred = [t.predict(archs) for t in shown]
     true = [t.truth(archs) if t.truth else None for t in shown]
+    lines = []
     for i, a in enumerate(archs):
         parts = [sp.format(a)]
         for t, p, tv in zip(shown, pred, true, strict=True):
             shown_true = "" if tv is None else f" true {tv[i]:.3f}"
             parts.append(f"{t.condition.name} pred {p[i]:.3f}{shown_true} {t.unit}")
-        rows.append(parts[0])
+        lines.append(parts)
+    if out is not None:  # the file first: a write failure must not follow a screenful of output
+        _write_archs(out, [parts[0] for parts in lines])
+    for parts in lines:
         print("  ".join(parts))
-    if out:
-        _write_archs(Path(out), rows)
     if quiet:
         return
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(stderr=True)
+    con = _console(stderr=True)
     tab = Table(title=f"{len(archs)} architectures ({'Pareto front' if pareto else 'guided'})")
     tab.add_column("target")
     tab.add_column("predicted mean")
@@ -654,47 +955,59 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
 def zc_compute_cmd(
     space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
     metrics: Annotated[
-        str, typer.Option("--metrics", help="Comma-separated metric names.")
+        str, typer.Option("--metrics", help="Comma-separated metric names (at least one).")
     ] = "synflow,naswot",
-    n: Annotated[int, typer.Option("--n", help="Distinct random architectures.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", help="Selects the architectures and the minibatch.")] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 16,
+    n: Annotated[int, typer.Option("--n", help="Distinct random architectures, 2..15625.")] = 100,
+    seed: Annotated[
+        int, typer.Option("--seed", help=f"Selects the architectures and the minibatch, 0..{SEED_MAX}.")
+    ] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size, 1..1024.")] = 16,
     dataset: Annotated[
         str, typer.Option("--dataset", help="Accuracy to correlate with. " + _DATASET_HELP)
     ] = "cifar10",
-    cache: Annotated[str, typer.Option("--cache", help="JSONL cache (resumes).")] = "runs/zc/cache.jsonl",
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes (0: this one).")] = 0,
+    cache: Annotated[
+        str,
+        typer.Option(
+            "--cache",
+            help="JSONL cache (resumes); default: zc/cache.jsonl in the cache directory ($NAG_CACHE_DIR).",
+        ),
+    ] = "",
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes, 0..256 (0: this one).")] = 0,
     out: Annotated[str, typer.Option("--out", help="Write the values to FILE.csv.")] = "",
 ) -> None:
     """Compute training-free metrics for random NB201 cells; print each metric's time and rank correlation."""
-    from nag.spaces import canonical_space_name
+    from nag.spaces import canonical_space_name, get_space
 
     if canonical_space_name(space) != "nb201":
         raise InvalidChoiceError("space", space, ["nb201"])
-    if n < 2:
-        raise UsageError(f"n: must be >= 2, got {n}")
-    if out and not out.endswith(".csv"):
-        raise UsageError(f"out: {out!r} must end in .csv")
+    sp = get_space("nb201")
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    _check_int("--n", n, 2, sp.size)
+    _check_int("--batch-size", batch_size, 1, 1024)
+    _check_seed(seed)
+    _check_int("--workers", workers, 0, 256)
+    out_path = _check_out_file("--out", out, (".csv",)) if out else None
+    from nag.benchmarks.data import cache_dir
+
+    cache_path = _check_out_file("--cache", cache) if cache else cache_dir() / "zc" / "cache.jsonl"
     import numpy as np
     import torch
     from scipy.stats import spearmanr
 
     from nag.benchmarks import get_benchmark
-    from nag.spaces import get_space
     from predictors.zero_cost import list_metrics
     from predictors.zero_cost.runner import ZCConfig, run_metrics
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise InvalidChoiceError("--metrics", metrics, list_metrics())
     for m in names:
-        if m not in list_metrics():
-            raise InvalidChoiceError("metrics", m, list_metrics())
+        _check_choice("metrics", m, list_metrics())
     bench = get_benchmark("nb201")
     ds = bench.resolve_dataset(dataset)
     torch.set_num_threads(2)
-    sp = get_space("nb201")
-    archs = sp.unique(sp.sample(4 * n, seed=seed))[:n] if n <= sp.size else list(sp.enumerate())
+    archs = sp.unique(sp.sample(4 * n, seed=seed))[:n] if n <= sp.size // 2 else list(sp.enumerate())[:n]
     res = run_metrics(
-        archs, names, cache=cache, config=ZCConfig(batch_size=batch_size, seed=seed), workers=workers
+        archs, names, cache=cache_path, config=ZCConfig(batch_size=batch_size, seed=seed), workers=workers
     )
     acc = np.array([bench.query(a, ds, "test_acc") for a in archs])
     from rich.table import Table
@@ -708,30 +1021,118 @@ def zc_compute_cmd(
         rho = spearmanr(v[ok], acc[ok]).statistic if ok.sum() > 2 else float("nan")
         t.add_row(m, f"{res.times[m].median():.3f}", f"{rho:.3f}", f"{int(ok.sum())}/{len(v)}")
     _console().print(t)
-    _console().print(f"computed {res.computed} values, reused {res.reused} from {cache}")
-    if out:
-        import os
-        from pathlib import Path
+    _console().print(f"computed {res.computed} values, reused {res.reused} from {cache_path}")
+    if out_path is not None:
+        from nag.io import atomic_path
 
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        res.table.to_csv(tmp, index_label="arch")
-        os.replace(tmp, path)
+        with atomic_path(out_path) as tmp:
+            res.table.to_csv(tmp, index_label="arch")
 
 
 def _method_options(items: list[str] | None) -> dict:
-    """``KEY=VALUE`` pairs (values read as JSON where they parse, e.g. numbers) into a dict."""
+    """``KEY=VALUE`` pairs (values read as JSON where they parse, e.g. numbers) into a dict.
+
+    Numbers must be finite and not negative (every method option is a count, a scale or a probability): a NaN or a
+    negative pool would otherwise surface deep inside the run.
+    """
     out: dict = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"option: {item!r} must be KEY=VALUE (e.g. population_size=20)")
+            raise NagInputError(
+                f"option: {item!r} is not KEY=VALUE; accepted: KEY=VALUE, e.g. population_size=20"
+            )
+        key = key.strip().replace("-", "_")
         try:
-            out[key.strip().replace("-", "_")] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = raw
+            value = raw
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NagInputError(f"option: {key}={raw} is not a finite number; accepted: finite numbers >= 0")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise NagInputError(f"option: {key}={raw} is negative; accepted: numbers >= 0")
+        out[key] = value
     return out
+
+
+#: Methods whose factory takes ``**options`` and forwards them: where their accepted options are declared.
+_OPTIONS_DECLARED_BY = {"robot": "bo.robot:robot_search", "bananas": "bo.candidates:DiffusionBO"}
+#: Parameters of those callables that are not options (the harness fills them).
+_NOT_OPTIONS = {
+    "self",
+    "domain",
+    "oracle",
+    "metrics",
+    "signal",
+    "budget",
+    "seed",
+    "cost",
+    "metric_cost_s",
+    "normalised",
+}
+
+
+def _check_method_options(method: str, opts: dict) -> None:
+    """Option names the method accepts and values of the type of each option's default, before anything runs."""
+    import importlib
+    import inspect
+
+    from bo.loop import METHODS
+
+    target = _OPTIONS_DECLARED_BY.get(method, METHODS[method])
+    if isinstance(target, str):
+        module, name = target.split(":")
+        target = getattr(importlib.import_module(module), name)
+    params = inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # a registered method that declares no options: it checks its own
+    defaults = {
+        k: p.default for k, p in params.items() if k not in _NOT_OPTIONS and p.kind is not p.VAR_POSITIONAL
+    }
+    for key, value in opts.items():
+        if key not in defaults:
+            raise InvalidChoiceError("option", key, sorted(defaults))
+        d = defaults[key]
+        kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(d))
+        if kinds is not None and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        ):
+            raise NagInputError(f"option: {key}={value!r} has the wrong type; accepted: a {type(d).__name__} "
+                                f"(default {d!r})")  # fmt: skip
+
+
+def _check_search_args(method: str, space: str, budget: int, q: int, seed: int, constraints: list[str],
+                       dataset: str, options: list[str] | None, out: str) -> None:  # fmt: skip
+    """`nag search`'s plain arguments, before any oracle, executor or run directory exists."""
+    from bo.oracles import parse_constraint
+    from nag.spaces import canonical_space_name, get_space
+
+    sp = get_space(canonical_space_name(space))
+    size = _space_size(sp)
+    _check_int("--budget", budget, 1, min(size or COUNT_MAX, COUNT_MAX),
+               f" (queries of distinct architectures; {sp.name} holds {size:,})" if size else "")  # fmt: skip
+    _check_int("--q", q, 1, budget, " (at most --budget)")
+    _check_seed(seed)
+    if out:
+        _check_out_dir("--out", out)
+    _check_method_options(method, _method_options(options))
+    if sp.name != "nb201":
+        return
+    import numpy as np
+
+    from nag.benchmarks import get_benchmark
+
+    bench = get_benchmark("nb201")
+    ds = bench.resolve_dataset(dataset)
+    for text in constraints:
+        c = parse_constraint(text)
+        if c.metric not in bench.metrics(ds):
+            continue  # the oracle names the metric and the accepted ones
+        col = bench.column(ds, c.metric)
+        lo, hi = float(np.nanmin(col)), float(np.nanmax(col))
+        if (c.op.startswith("<") and c.bound < lo) or (c.op.startswith(">") and c.bound > hi):
+            raise NagInputError(f"constraint: {text!r} cannot be met by any architecture of nb201 on {ds} "
+                                f"(values {lo:.4g}..{hi:.4g}); accepted: a bound inside that range")  # fmt: skip
 
 
 def _query_row(state, i: int) -> dict:
@@ -810,21 +1211,30 @@ def _given_with_resume(ctx: typer.Context) -> list[str]:
     ]
 
 
+#: The methods `nag search --help` lists (a test keeps it equal to `bo.loop.method_names`; listed here so that
+#: help stays free of heavy imports).
+_SEARCH_METHODS = ("robot", "diffusion-bo", "bananas", "random", "evolution", "local")
+
+
 @app.command("search")
 def search_cmd(
     ctx: typer.Context,
     method: Annotated[
         str,
         typer.Option(
-            "--method", help="Search method: random, evolution, local, robot (and registered others)."
+            "--method",
+            help="Search method: " + ", ".join(_SEARCH_METHODS) + " (and methods registered with "
+            "bo.loop.register_method).",
         ),
     ] = "robot",
     space: Annotated[
         str, typer.Option("--space", help="Search space with a benchmark: nb201, nb101, nasbench_graph.")
     ] = "nb201",
     dataset: Annotated[str, typer.Option("--dataset", help=_DATASET_HELP)] = "cifar10",
-    budget: Annotated[int, typer.Option("--budget", help="Queries (distinct architectures evaluated).")] = 20,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    budget: Annotated[
+        int, typer.Option("--budget", help="Queries (distinct architectures evaluated), 1..the space's size.")
+    ] = 20,
+    seed: Annotated[int, typer.Option("--seed", help=_SEED_HELP)] = 0,
     signal: Annotated[
         str,
         typer.Option(
@@ -839,7 +1249,13 @@ def search_cmd(
             "--constraint", help="e.g. latency:edgegpu<=3.5, energy:eyeriss<2, params<=0.5 (repeatable)."
         ),
     ] = None,
-    q: Annotated[int, typer.Option("--q", help="Architectures proposed and evaluated per step.")] = 1,
+    q: Annotated[
+        int,
+        typer.Option("--q", "--batch", help="Architectures proposed and evaluated per step, 1..--budget."),
+    ] = 1,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No line per query; only the final pick (as in generate).")
+    ] = False,
     executor: Annotated[str, typer.Option("--executor", help="serial, process or ray.")] = "serial",
     workers: Annotated[
         int, typer.Option("--workers", help="Processes (process) or local Ray CPUs (ray).")
@@ -897,10 +1313,7 @@ def search_cmd(
             raise InvalidChoiceError("space", space, ["nb201"])
         if normalisation not in ("minmax", "log", "rank"):
             raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
-        if budget < 1:
-            raise UsageError(f"budget: must be >= 1, got {budget}")
-        if q < 1:
-            raise UsageError(f"q: must be >= 1, got {q}")
+        _check_search_args(method, space, budget, q, seed, constraint or [], dataset, option, out)
     else:
         from nag.errors import NagInputError
 
@@ -912,8 +1325,7 @@ def search_cmd(
             )
         if not (Path(resume) / "state.json").is_file() and not (Path(resume) / "config.json").is_file():
             raise NagInputError(f"resume: {resume!r} holds no run (no state.json, no config.json)")
-    if workers < 1:
-        raise UsageError(f"workers: must be >= 1, got {workers}")
+    _check_int("--workers", workers, 1, 256)
     import torch
 
     torch.set_num_threads(1)
@@ -925,7 +1337,7 @@ def search_cmd(
 
     def show(state) -> None:
         nonlocal printed
-        if not as_json:
+        if not (as_json or quiet):
             for i in range(printed, state.n_queries):
                 _print_query(_query_row(state, i))
         printed = state.n_queries
@@ -1037,12 +1449,13 @@ def report_cmd(
         print(f"wrote {f}", file=sys.stderr)
 
 
-def _write_archs(path, lines: list[str]) -> None:
+def _write_archs(path: Path, lines: list[str]) -> None:
+    """Architectures to ``path`` (``.csv`` with an ``arch`` column, else JSON lines), atomically."""
     import csv
     import io
-    import os
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from nag.io import atomic_write_text
+
     if path.suffix == ".csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -1051,50 +1464,101 @@ def _write_archs(path, lines: list[str]) -> None:
         text = buf.getvalue()
     else:
         text = "".join(json.dumps({"arch": ln}) + "\n" for ln in lines)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
+
+
+#: Errors that are the user's input: one line, exit 2.
+_INPUT_ERRORS = (NagInputError, InvalidChoiceError, InvalidArchitectureError, DataNotFoundError)
+
+
+def _on_sigterm(signum, frame) -> None:
+    _GLOBAL["terminated"] = True
+    raise Terminated(signum)
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """``(ClickException, Exit)`` classes of typer's vendored click and of click itself where installed (typer
+    raises the former; a command that uses click directly, the latter)."""
+    import importlib
+
+    errors: list[type] = []
+    exits: list[type] = [typer.Exit]
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(mod.ClickException)
+        if hasattr(mod, "Exit"):
+            exits.append(mod.Exit)
+    return tuple(errors), tuple(exits)
+
+
+def _exit_code(argv: list[str] | None) -> int:
+    """Run the app; map every outcome to the exit-code contract and print at most one line (see the module doc)."""
+    click_error, click_exit = _click_exceptions()
+    _GLOBAL["debug"] = False
+    _GLOBAL["terminated"] = False
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except _INPUT_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except NagRuntimeError as e:
+        _traceback_if_debug()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # raised outside typer's own handling (it turns one inside a command into 130)
+        rc = 130
+    except typer.Abort:
+        rc = 130
+    except click_error as e:  # click's usage errors (exit 2) and file errors (exit 1)
+        e.show()
+        return e.exit_code
+    except click_exit as e:
+        rc = e.exit_code
+    except Exception as e:  # a bug or an unforeseen failure: one line naming the step, exit 1
+        _traceback_if_debug()
+        step = " ".join(a for a in (argv or [])[:2] if not a.startswith("-")) or "nag"
+        msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        hint = "" if _GLOBAL["debug"] else " (run with --debug for the traceback)"
+        print(f"error: {step} failed: {type(e).__name__}{': ' + msg if msg else ''}{hint}", file=sys.stderr)
+        return 1
+    rc = rc if isinstance(rc, int) else 0
+    if rc == 130:  # typer turns KeyboardInterrupt (and so `Terminated`) into exit code 130
+        if _GLOBAL["terminated"]:
+            print("terminated (SIGTERM)", file=sys.stderr)
+            return 143
+        print("interrupted (SIGINT)", file=sys.stderr)
+    return rc
+
+
+def _traceback_if_debug() -> None:
+    if _GLOBAL["debug"]:
+        import traceback
+
+        traceback.print_exc()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and turn expected input errors into one line on stderr with exit code 2."""
+    """Entry point: run the app and exit with the contract's code.
+
+    0 success; 2 bad input (one line: ``error: <field>: <value> ...; accepted: ...``); 1 runtime failure (one line
+    naming the file or step; the traceback with ``--debug``); 130 on SIGINT; 143 on SIGTERM, which a handler installed
+    here turns into `nag.errors.Terminated` so that state is saved and ``finally`` blocks run as for Ctrl-C.
+    """
     import signal
+    import threading
 
-    from nag.errors import NagInputError, NagRuntimeError, Terminated
-
-    signals: list[int] = []
-
-    def _terminate(signum, frame):
-        signals.append(signum)
-        raise Terminated(signum)  # SIGTERM unwinds like Ctrl-C: the search saves its run, workers stop
-
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        rc = app(args=argv, standalone_mode=False)
-        if isinstance(rc, int) and rc:  # typer returns 130 for an interrupt in non-standalone mode
-            sys.exit(128 + signals[-1] if rc == 130 and signals else rc)
-    except (InvalidChoiceError, InvalidArchitectureError, UsageError, DataNotFoundError, NagInputError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except NagRuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except KeyError as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
-        sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt as e:  # an interrupt outside the command (typer maps those inside to 130)
-        sys.exit(128 + e.signum if isinstance(e, Terminated) else 130)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(1)
-    except Exception as e:
-        # usage errors of typer's (vendored) click come through here in non-standalone mode
-        if hasattr(e, "show") and hasattr(e, "exit_code"):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+        code = _exit_code(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def split_target(space: str, target: str, dataset: str | None) -> tuple[str, str
         dataset = prefix
     if dataset is None:
         if len(bench.datasets()) != 1:
-            raise InvalidChoiceError("dataset", None, bench.datasets())
+            # the target lacks its dataset prefix: name the target (what the user typed), not the absent dataset
+            raise InvalidChoiceError("target", target, [f"{d}_<metric>" for d in bench.datasets()])
         dataset = bench.datasets()[0]
     ds = bench.resolve_dataset(dataset)
     if target not in bench.metrics(ds):

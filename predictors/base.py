@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from nag.benchmarks.data import atomic_write_bytes
-from nag.errors import InvalidChoiceError
+from nag.checkpoint import checkpoint_error, load_checkpoint
 from nag.graph import ArchGraph
+from nag.io import atomic_write_bytes
 
 __all__ = ["Prediction", "Predictor", "PREDICTOR_CLASSES", "load_predictor"]
 
@@ -83,22 +83,42 @@ class Predictor(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor:
-        """Load a checkpoint written by `save` (any registered predictor kind)."""
-        return load_predictor(path)
+    def load(cls, path: str | Path, *, user_given: bool = True) -> Predictor:
+        """Load a checkpoint written by `save` (any registered predictor kind); see `load_predictor`."""
+        return load_predictor(path, user_given=user_given)
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Rebuild whichever predictor ``path`` holds.
+#: What a predictor checkpoint is, for error messages.
+CHECKPOINT_EXPECTED = (
+    "a predictor file written by `nag train predictor --out FILE.pt` (kinds: "
+    + ", ".join(PREDICTOR_CLASSES)
+    + ")"
+)
+
+
+def load_predictor(path: str | Path, *, user_given: bool = True) -> Predictor:
+    """Rebuild whichever predictor ``path`` holds, without executing anything from the file.
+
+    Read through `nag.checkpoint.load_checkpoint` (``weights_only``: tensors and plain containers only).
 
     Raises:
-        InvalidChoiceError: the checkpoint's ``kind`` is not registered in `PREDICTOR_CLASSES`.
+        NagInputError | NagRuntimeError: (a user-given | a found) file that is missing, hostile, damaged, lacks a
+            field, or whose ``kind`` is not registered in `PREDICTOR_CLASSES`; the message names the file.
     """
     import importlib
 
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
-    kind = state.get("kind") if isinstance(state, dict) else None
+    state = load_checkpoint(path, CHECKPOINT_EXPECTED, user_given=user_given)
+    kind = state.get("kind")
     if kind not in PREDICTOR_CLASSES:
-        raise InvalidChoiceError("kind", kind, list(PREDICTOR_CLASSES))
+        raise checkpoint_error(
+            path, f"has kind {kind!r}, not a registered predictor", CHECKPOINT_EXPECTED, user_given
+        )
     module, cls = PREDICTOR_CLASSES[kind].split(":")
-    return getattr(importlib.import_module(module), cls).from_state(state)
+    try:
+        return getattr(importlib.import_module(module), cls).from_state(state)
+    except KeyError as e:
+        problem = f"lacks the field {e.args[0]!r}"
+    except (TypeError, ValueError, RuntimeError, AttributeError) as e:
+        msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        problem = f"does not hold a valid {kind} predictor ({msg})"
+    raise checkpoint_error(path, problem, CHECKPOINT_EXPECTED, user_given)

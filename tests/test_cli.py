@@ -146,11 +146,11 @@ def test_generate_no_unique_csv(capsys, tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize(
     "args,field",
     [
-        (["generate", "--solver", "euler"], "solver"),
+        (["generate", "--solver", "euler"], "--solver"),
         (["generate", "--checkpoint", "/nonexistent/m.pt"], "checkpoint"),
-        (["generate", "-n", "0"], "n"),
+        (["generate", "-n", "0"], "-n"),
         (["generate", "--space", "nb101", "--checkpoint", "CKPT"], "checkpoint"),
-        (["generate", "--out", "x.txt"], "out"),
+        (["generate", "--out", "x.txt"], "--out"),
     ],
 )
 def test_generate_bad_input(capsys, tiny_checkpoint, args, field):
@@ -184,7 +184,7 @@ def test_train_diffusion_command(capsys, tmp_path):
     assert code == 0 and "trained nb201: 8 steps" in out
     assert (tmp_path / "model.pt").exists() and (tmp_path / "last.ckpt").exists()
     code, _, err = run(["train", "diffusion", "--train-fraction", "1.5"], capsys)
-    assert code == 2 and err.startswith("error: train-fraction:")
+    assert code == 2 and err.startswith("error: --train-fraction:")
 
 
 def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
@@ -221,7 +221,7 @@ def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
         (["search", "--method", "random", "--constraint", "latency:toaster<=3"], "constraint"),
         (["search", "--method", "random", "--executor", "dask"], "executor"),
         (["search", "--method", "random", "--space", "mbv3"], "space"),
-        (["search", "--method", "random", "--budget", "0"], "budget"),
+        (["search", "--method", "random", "--budget", "0"], "--budget"),
         (["search", "--resume", "/nonexistent/run"], "resume"),
         (["search", "--method", "random", "--option", "population_size"], "option"),
         (
@@ -367,7 +367,7 @@ def test_generate_with_constraints_prints_predicted_and_true_values(capsys):
         (["--constraint", "latency:nokia<=3"], "device"),
         (["--maximize", "flops"], "target"),
         (["--pareto", "accuracy:cifar10"], "pareto"),
-        (["--schedule", "exp", "--constraint", "params<=0.3"], "schedule"),
+        (["--schedule", "exp", "--constraint", "params<=0.3"], "--schedule"),
     ],
 )
 def test_generate_guided_bad_input(capsys, args, field):
@@ -380,4 +380,263 @@ def test_train_predictor_bad_input(capsys):
     code, _, err = run(["train", "predictor", "--target", "cifar10_bogus"], capsys)
     assert code == 2 and err.startswith("error: target")
     code, _, err = run(["train", "predictor", "--n-train", "1"], capsys)
-    assert code == 2 and err.startswith("error: n_train")
+    assert code == 2 and err.startswith("error: --n-train")
+
+
+# ------------------------------------------------------------------------------------------------ issue 16: contract
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["generate", "--seed", str(2**32)], "--seed"),
+        (["generate", "--seed", "-1"], "--seed"),
+        (["generate", "--steps", "0"], "--steps"),
+        (["generate", "--steps", "5000"], "--steps"),
+        (["generate", "-n", "20000"], "-n"),
+        (["generate", "-n", "2000000", "--no-unique"], "-n"),
+        (["generate", "--pool", "-1"], "--pool"),
+        (["generate", "--maximize", "accuracy:cifar10", "--guidance-scale", "nan"], "--guidance-scale"),
+        (["generate", "--constraint-scale", "inf", "--constraint", "params<=0.3"], "--constraint-scale"),
+        (["generate", "--maximize", "accuracy:cifar10", "--n-train", "0"], "--n-train"),
+        (["generate", "--constraint", "latency:edgegpu<=-1"], "constraint"),
+        (["generate", "--constraint", "params>=1000"], "constraint"),
+        (["generate", "--pareto", "accuracy:cifar10,latency:nodevice"], "device"),
+        (["generate", "--maximize", "accuracy:mnist"], "dataset"),
+        (["train", "predictor", "--ensemble", "0"], "--ensemble"),
+        (["train", "predictor", "--features", "bogus"], "--features"),
+        (["train", "predictor", "--accelerator", "tpu"], "--accelerator"),
+        (["train", "predictor", "--seed", str(2**70)], "--seed"),
+        (["train", "predictor", "--target", "foo"], "target"),
+        (["train", "diffusion", "--steps", "0"], "--steps"),
+        (["train", "diffusion", "--minutes", "-1"], "--minutes"),
+        (["train", "diffusion", "--devices", "0"], "--devices"),
+        (["train", "diffusion", "--threads", "0"], "--threads"),
+        (["train", "diffusion", "--accelerator", "tpu"], "--accelerator"),
+        (["zc", "compute", "--metrics", ""], "--metrics"),
+        (["zc", "compute", "--batch-size", "0"], "--batch-size"),
+        (["zc", "compute", "--workers", "-1"], "--workers"),
+        (["zc", "compute", "--n", "100000"], "--n"),
+        (["search", "--method", "random", "--budget", "100000"], "--budget"),
+        (["search", "--method", "random", "--budget", "4", "--q", "5"], "--q"),
+        (["search", "--method", "random", "--seed", "-1"], "--seed"),
+        (["search", "--method", "random", "--workers", "-1"], "--workers"),
+        (["search", "--method", "random", "--option", "beta=NaN"], "option"),
+        (["search", "--method", "diffusion-bo", "--option", "pool=-5"], "option"),
+        (["search", "--method", "evolution", "--option", "population_size=abc"], "option"),
+        (["search", "--method", "random", "--constraint", "latency:edgegpu<=-1"], "constraint"),
+        (["search", "--method", "random", "--signal", "val200", "--dataset", "cifar100"], "signal"),
+    ],
+)
+def test_every_argument_checked_exit_2_one_line(capsys, tmp_path, monkeypatch, args, field):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    assert code == 2, err
+    assert err.startswith(f"error: {field}") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and out == ""
+    assert (
+        list(tmp_path.iterdir()) == []
+    )  # nothing created: no run directory, no cache in the working directory
+
+
+def test_wrong_field_names_fixed(capsys):
+    _, _, err = run(["train", "predictor", "--target", "foo"], capsys)
+    assert err.startswith("error: target: unknown value 'foo'; accepted: cifar10_<metric>")
+    _, _, err = run(["search", "--method", "random", "--signal", "val200", "--dataset", "cifar100"], capsys)
+    assert "'val200'" in err and "val_acc" not in err and "accepted: target, cifar10" in err
+
+
+def test_out_checked_before_training(capsys, tmp_path):
+    import time
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args in (
+        ["train", "predictor", "--out", str(blocker / "p.pt")],
+        ["train", "predictor", "--out", str(tmp_path)],
+        ["train", "diffusion", "--out", str(blocker)],
+        ["generate", "--out", str(blocker / "a.jsonl")],
+        ["zc", "compute", "--out", str(tmp_path / "d.csv"), "--cache", str(tmp_path)],
+        ["search", "--method", "random", "--out", str(blocker)],
+    ):
+        t0 = time.perf_counter()
+        code, out, err = run(args, capsys)
+        assert code == 2 and err.startswith(("error: --out:", "error: --cache:")), err
+        assert time.perf_counter() - t0 < 1.0 and out == ""
+    (tmp_path / "d.jsonl").mkdir()
+    code, _, err = run(["generate", "--out", str(tmp_path / "d.jsonl")], capsys)
+    assert code == 2 and "is a folder" in err
+
+
+def test_hostile_checkpoint_never_runs_from_the_cli(capsys, tmp_path):
+    import builtins
+
+    import torch
+
+    from nag.checkpoint import default_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (builtins.open, (str(tmp_path / "PAYLOAD_RAN"), "w"))
+
+    state = torch.load(default_checkpoint("nb201"), map_location="cpu", weights_only=True)
+    state["extra"] = {"x": Payload()}
+    torch.save(state, tmp_path / "m.pt")
+    for args in (["generate", "--checkpoint", str(tmp_path / "m.pt"), "-n", "2"],
+                 ["train", "predictor", "--noise-aware", str(tmp_path / "m.pt"), "--n-train", "10"]):  # fmt: skip
+        code, out, err = run(args, capsys)
+        assert code == 2 and err.startswith("error: checkpoint:") and "refused, not run" in err, err
+        assert not (tmp_path / "PAYLOAD_RAN").exists() and out == ""
+
+
+def test_lightning_ckpt_says_which_file_to_pass(capsys, tmp_path):
+    import torch
+
+    torch.save({"pytorch-lightning_version": "2.4.0", "state_dict": {}}, tmp_path / "last.ckpt")
+    code, _, err = run(["generate", "--checkpoint", str(tmp_path / "last.ckpt")], capsys)
+    assert code == 2 and "Lightning training checkpoint" in err and str(tmp_path / "model.pt") in err
+
+
+def test_mbv3_missing_checkpoint_message(capsys):
+    code, _, err = run(["generate", "--space", "mbv3"], capsys)
+    assert code == 2 and "nag train diffusion --space mbv3" in err
+    assert err.count("diffusion_mbv3.pt") == 1  # named once, not as value and accepted value
+
+
+def test_runtime_failure_exit_1_one_line_and_debug_traceback(capsys, monkeypatch):
+    import nag.spaces
+
+    def boom(*a, **k):
+        raise KeyError("nb201")  # a bug: stays visible as exit 1, never a usage error
+
+    monkeypatch.setattr(nag.spaces, "space_names", boom)
+    code, _, err = run(["spaces"], capsys)
+    assert (
+        code == 1 and err == "error: spaces failed: KeyError: 'nb201' (run with --debug for the traceback)\n"
+    )
+    code, _, err = run(["--debug", "spaces"], capsys)
+    assert (
+        code == 1 and "Traceback (most recent call last)" in err and err.strip().endswith("KeyError: 'nb201'")
+    )
+
+
+def test_nag_runtime_error_and_signals(capsys, monkeypatch):
+    import os
+    import signal
+
+    import nag.spaces
+    from nag.errors import NagRuntimeError
+
+    def fail(*a, **k):
+        raise NagRuntimeError("state.json in runs/x: truncated")
+
+    monkeypatch.setattr(nag.spaces, "space_names", fail)
+    code, _, err = run(["spaces"], capsys)
+    assert code == 1 and err == "error: state.json in runs/x: truncated\n"
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nag.spaces, "space_names", ctrl_c)
+    code, _, err = run(["spaces"], capsys)
+    assert code == 130 and err.strip() == "interrupted (SIGINT)"
+
+    def sigterm(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler main() installs raises Terminated here
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(nag.spaces, "space_names", sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run(["spaces"], capsys)
+    assert code == 143 and err.strip() == "terminated (SIGTERM)"
+    assert signal.getsignal(signal.SIGTERM) is before  # restored after main()
+
+
+def test_data_check_wrong_checksum_exits_1(capsys, tmp_path, monkeypatch):
+    import hashlib
+
+    (tmp_path / "f.bin").write_bytes(b"data")
+    good = hashlib.sha256(b"data").hexdigest()
+    monkeypatch.setenv("NAG_DATA_DIR", str(tmp_path))
+    (tmp_path / "SHA256SUMS").write_text(f"{good}  f.bin\n")
+    code, out, _ = run(["data", "check", "--json"], capsys)
+    rows = {r["file"]: r["status"] for r in json.loads(out)["files"]}
+    assert rows["f.bin"] == "ok" and code == (0 if all(s == "ok" for s in rows.values()) else 1)
+    (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  f.bin\n")
+    code, out, _ = run(["data", "check", "--json"], capsys)
+    assert code == 1 and {r["file"]: r["status"] for r in json.loads(out)["files"]}["f.bin"] != "ok"
+
+
+def test_search_help_lists_every_method(capsys):
+    from bo.loop import method_names
+    from nag.cli import _SEARCH_METHODS
+
+    assert set(_SEARCH_METHODS) == set(method_names())
+    code, out, _ = run(["search", "--help"], capsys)
+    assert code == 0
+    flat = " ".join(out.split())
+    assert all(m in flat for m in method_names()) and "--quiet" in flat and "--batch" in flat
+
+
+def test_query_accepts_both_metric_spellings(capsys):
+    arch = "(4, 3, 3, 0, 0, 0)"
+    _, a, _ = run(["query", "--arch", arch, "-m", "latency_edgegpu", "--json"], capsys)
+    _, b, _ = run(["query", "--arch", arch, "-m", "latency:edgegpu", "-m", "params", "--json"], capsys)
+    va, vb = json.loads(a)["values"], json.loads(b)["values"]
+    assert va["latency_edgegpu"] == vb["latency_edgegpu"] and list(vb) == ["latency_edgegpu", "params_mb"]
+
+
+def test_tables_not_cut_off_a_terminal(capsys):
+    code, out, _ = run(["data", "check"], capsys)
+    from nag.benchmarks.data import data_dirs
+
+    # whole paths on one line even though they are wider than 80 columns together with the table
+    assert any(str(data_dirs()[0]) in ln and len(ln) > 80 for ln in out.splitlines())
+
+
+def test_generate_out_file_written_before_printing(capsys, tiny_checkpoint, tmp_path, monkeypatch):
+    import nag.cli
+
+    written = []
+    real = nag.cli._write_archs
+
+    def spy(path, lines):
+        written.append(capsys.readouterr().out)  # what was printed before the file was written
+        real(path, lines)
+
+    monkeypatch.setattr(nag.cli, "_write_archs", spy)
+    out = tmp_path / "a.csv"
+    code, stdout, _ = run(["generate", "--checkpoint", str(tiny_checkpoint), "-n", "5", "--steps", "3", "-q",
+                           "--out", str(out)], capsys)  # fmt: skip
+    assert code == 0 and written == [""]
+    assert len(out.read_text().splitlines()) == 6 and len(stdout.splitlines()) == 5
+
+
+def test_failed_train_diffusion_leaves_no_empty_out(capsys, tmp_path, monkeypatch):
+    import nag.diffusion.lit as lit
+
+    def fail(space, cfg, out_dir, **kw):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("step 1: loss is NaN")
+
+    monkeypatch.setattr(lit, "train_diffusion", fail)
+    run_dir = tmp_path / "run"
+    code, _, err = run(["train", "diffusion", "--out", str(run_dir), "--accelerator", "cpu"], capsys)
+    assert code == 1 and "loss is NaN" in err and not run_dir.exists()
+
+
+def test_train_diffusion_progress_by_steps_and_default_out_in_help(capsys):
+    from nag.diffusion.lit import _StepProgressBar
+
+    code, out, _ = run(["train", "diffusion", "--help"], capsys)
+    assert code == 0 and "runs/train_diffusion/<space>_seed<seed>" in " ".join(out.split())
+    assert "Epoch" not in _StepProgressBar.__dict__["_get_train_description"].__code__.co_consts
+
+
+def test_zc_compute_writes_nothing_into_the_working_directory(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAG_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "out").mkdir()
+    code, out, err = run(["zc", "compute", "--metrics", "params", "--n", "2", "--out", "out/zc.csv"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["zc.csv"]
+    assert (tmp_path / "cache" / "zc" / "cache.jsonl").read_text().count("\n") == 2

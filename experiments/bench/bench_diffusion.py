@@ -36,8 +36,7 @@ def bench_space(name: str, ckpt: Path, seeds: int, n: int, steps: int, solver: s
     from nag.diffusion.sampler import generate, sample
     from nag.spaces import get_space
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    model = GraphDiffusionModel.from_state(state)
+    model, state = GraphDiffusionModel.load_with_state(ckpt)
     sp = get_space(model.space_name)
     train = [sp.parse(t) for t in state["extra"]["train_archs"]]
     rows: dict[str, list] = {}

@@ -192,6 +192,17 @@ def _quiet(verbose: bool) -> None:
     )
 
 
+class _StepProgressBar(L.pytorch.callbacks.RichProgressBar):
+    """Lightning's rich bar on stderr, described by optimiser steps: training is bounded by ``max_steps`` (the
+    epoch count is unbounded, which the stock bar prints as "Epoch 3/-2")."""
+
+    def __init__(self) -> None:
+        super().__init__(console_kwargs={"stderr": True})
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"step {self.trainer.global_step}/{self.trainer.max_steps}"
+
+
 def train_diffusion(
     space,
     cfg: TrainConfig,
@@ -237,7 +248,7 @@ def train_diffusion(
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
-        callbacks=[ckpt_cb],
+        callbacks=[ckpt_cb, _StepProgressBar()] if progress else [ckpt_cb],
         logger=False,
         enable_progress_bar=progress,
         enable_model_summary=verbose,

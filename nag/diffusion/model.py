@@ -10,18 +10,22 @@ construction.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from nag.checkpoint import checkpoint_error, load_checkpoint
 from nag.diffusion.denoiser import DenoiserConfig, GraphDenoiser
 from nag.diffusion.schedules import ScheduleConfig
 from nag.graph import ArchGraph
+from nag.io import atomic_write_bytes
 
-__all__ = ["GraphDiffusionModel"]
+__all__ = ["GraphDiffusionModel", "CHECKPOINT_EXPECTED"]
+
+#: What a diffusion checkpoint is, for error messages.
+CHECKPOINT_EXPECTED = "a nag.diffusion/1 model file (RUN_DIR/model.pt written by `nag train diffusion`, or checkpoints/diffusion_<space>.pt)"
 
 
 class GraphDiffusionModel(nn.Module):
@@ -249,15 +253,33 @@ class GraphDiffusionModel(nn.Module):
         return m
 
     def save(self, path: str | Path, metrics: dict | None = None, extra: dict | None = None) -> None:
-        """Atomic write of `state` with ``torch.save``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Atomic write of `state` with ``torch.save`` (plain containers and tensors only, see `nag.checkpoint`)."""
         buf = io.BytesIO()
         torch.save(self.state(metrics, extra), buf)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> GraphDiffusionModel:
-        return cls.from_state(torch.load(path, map_location="cpu", weights_only=False))
+    def load_with_state(
+        cls, path: str | Path, *, user_given: bool = True
+    ) -> tuple[GraphDiffusionModel, dict]:
+        """The model in checkpoint ``path`` and the checkpoint dict itself (for its ``metrics`` / ``extra``).
+
+        Read through `nag.checkpoint.load_checkpoint`: nothing in the file is executed.
+
+        Raises:
+            NagInputError | NagRuntimeError: (a user-given | a found) file that is missing, hostile, damaged, of
+                another format, or lacks a field; the message names the file.
+        """
+        state = load_checkpoint(path, CHECKPOINT_EXPECTED, user_given=user_given)
+        try:
+            return cls.from_state(state), state
+        except KeyError as e:
+            problem = f"lacks the field {e.args[0]!r}"
+        except (TypeError, ValueError, RuntimeError, AttributeError) as e:
+            problem = f"does not hold a valid model ({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})"
+        raise checkpoint_error(path, problem, CHECKPOINT_EXPECTED, user_given)
+
+    @classmethod
+    def load(cls, path: str | Path, *, user_given: bool = True) -> GraphDiffusionModel:
+        """The model in checkpoint ``path`` (see `load_with_state`)."""
+        return cls.load_with_state(path, user_given=user_given)[0]
