@@ -286,26 +286,11 @@ def _metric_name(bench, dataset: str, name: str) -> str:
 
 @data_app.command("check")
 def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Which data files are found where, with checksums against SHA256SUMS; exit 1 if any is missing or differs."""
-    from nag.benchmarks.data import data_dirs, resolve, sha256
+    """Each data file: where it is found (or "embedded": the package's compact stand-in), whether its SHA-256 matches
+    the checksums this version expects (shipped in the package), or missing; exit 1 if any is missing or wrong."""
+    from nag.benchmarks.data import check_files, data_dirs
 
-    try:
-        sums_path = resolve("SHA256SUMS")
-    except DataNotFoundError as e:
-        raise UsageError(str(e)) from None
-    rows = []
-    for line in sums_path.read_text().splitlines():
-        if not line.strip():
-            continue
-        digest, rel = line.split(maxsplit=1)
-        rel = rel.lstrip("*").removeprefix("./")
-        try:
-            p = resolve(rel)
-            status = "ok" if sha256(p) == digest else "checksum differs"
-            where = str(p)
-        except DataNotFoundError:
-            status, where = "missing", "-"
-        rows.append({"file": rel, "status": status, "path": where})
+    rows = check_files()
     try:
         from pathlib import Path
 
@@ -318,18 +303,22 @@ def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print J
         rows.append(
             {"file": "nas-bench-graph (PyPI)", "status": "missing", "path": "pip install nas-bench-graph"}
         )
-    bad = [r for r in rows if r["status"] != "ok"]
+    bad = [r for r in rows if r["status"] not in ("ok", "embedded")]
+    searched = [str(d) for d in data_dirs()]
     if as_json:
-        print(json.dumps({"searched": [str(d) for d in data_dirs()], "files": rows}))
+        print(json.dumps({"searched": searched, "files": rows, "ok": not bad}))
     else:
-        from rich.table import Table
-
-        t = Table(title="data check (searched: " + ", ".join(str(d) for d in data_dirs()) + ")")
-        for col in ("file", "status", "path"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(r["file"], r["status"], r["path"])
-        _console().print(t)
+        width = max(len(r["file"]) for r in rows)
+        print("searched: " + ", ".join(searched))
+        for r in rows:  # plain lines: whole paths in pipes and CI logs too
+            print(f"{r['file']:<{width}}  {r['status']:<16}  {r['path']}")
+        missing = sum(r["status"] == "missing" for r in rows)
+        wrong = len(bad) - missing
+        embedded = sum(r["status"] == "embedded" for r in rows)
+        print(
+            f"{len(rows) - len(bad) - embedded} ok, {embedded} embedded, {missing} missing, {wrong} wrong"
+            + ("; get the full data with `nag data fetch`" if bad else "")
+        )
     if bad:
         raise typer.Exit(1)
 

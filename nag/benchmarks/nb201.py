@@ -32,11 +32,21 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from nag.benchmarks.base import Benchmark, cached_table
-from nag.benchmarks.data import resolve
+from nag.benchmarks.base import Benchmark, load_frame
+from nag.benchmarks.data import DataFile, not_found
+from nag.errors import DataNotFoundError, InvalidChoiceError, NagRuntimeError
 from nag.spaces.nb201 import EDGES, NB201Arch
 
-__all__ = ["NB201Benchmark", "load_table", "load_arch_strings", "reduce_unreachable", "DATASETS", "DEVICES"]
+__all__ = [
+    "NB201Benchmark",
+    "load",
+    "load_table",
+    "load_arch_strings",
+    "reduce_unreachable",
+    "DATASETS",
+    "DEVICES",
+    "PARSERS",
+]
 
 TABLE = "nb201/nb201_table.csv.gz"
 ZC_FILES = {
@@ -62,19 +72,6 @@ _HW_COLS = (
     ("fpga", "energy"),
 )
 _ZC_FAIL = -1e7  # NAS-Bench-Suite-Zero codes failures as -1e8
-
-
-def load_table():
-    """The main NB201 table (15,625 x 92), parsed once and cached as parquet in the user cache."""
-    return cached_table(resolve(TABLE), "nb201_table", pd.read_csv)
-
-
-def load_arch_strings() -> list[str]:
-    """Arch strings in official index order (row ``i`` is index ``i``)."""
-    t = load_table()
-    if not (t["nb201_index"].to_numpy() == np.arange(len(t))).all():
-        raise ValueError(f"{TABLE}: rows are not in nb201_index order")
-    return t["arch_str"].tolist()
 
 
 def reduce_unreachable(arch: NB201Arch) -> NB201Arch:
@@ -112,6 +109,36 @@ def _parse_naslib_json(path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Parse of each file of the data tree (the embedded stand-ins are these parses with fewer columns).
+PARSERS = {
+    TABLE: ("nb201_table", pd.read_csv),
+    ZC_FILES["cifar10"]: ("nb201_zc_cifar10", pd.read_csv),
+    ZC_FILES["ImageNet16-120"]: ("nb201_zc_in16", pd.read_csv),
+    NASLIB_ZC: ("nb201_naslib_zc", _parse_naslib_json),
+    ROBUSTNESS: ("nb201_robustness", pd.read_csv),
+}
+
+
+def load(relpath: str) -> tuple[pd.DataFrame, DataFile]:
+    """One NB201 data file parsed (see `PARSERS`): the full file when found (verified; cached as parquet by content
+    hash), else the package's embedded stand-in; with where it came from."""
+    key, parse = PARSERS[relpath]
+    return load_frame(relpath, key, parse)
+
+
+def load_table() -> pd.DataFrame:
+    """The main NB201 table (15,625 x 92; the embedded default has fewer columns), parsed once and cached."""
+    return load(TABLE)[0]
+
+
+def load_arch_strings() -> list[str]:
+    """Arch strings in official index order (row ``i`` is index ``i``)."""
+    t = load_table()
+    if not (t["nb201_index"].to_numpy() == np.arange(len(t))).all():
+        raise ValueError(f"{TABLE}: rows are not in nb201_index order")
+    return t["arch_str"].tolist()
+
+
 class NB201Benchmark(Benchmark[NB201Arch]):
     """Every NAS-Bench-201 value in ``shared/data`` for a cell and dataset (see the module docstring)."""
 
@@ -128,21 +155,39 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         "in16-120": "ImageNet16-120",
     }
 
+    def __init__(self) -> None:
+        self._sources: dict[str, DataFile] = {}
+
     # ------------------------------------------------------------------ tables
+    def _load(self, relpath: str) -> pd.DataFrame:
+        df, f = load(relpath)
+        self._sources[relpath] = f
+        return df
+
+    @property
+    def data_sources(self) -> dict[str, DataFile]:
+        """Where each table read so far came from: the full file or the embedded default (`DataFile.source`)."""
+        return dict(self._sources)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the main table is the package's embedded default (fewer metrics than the full tables)."""
+        _ = self.table
+        return self._sources[TABLE].source == "embedded"
+
     @cached_property
     def table(self) -> pd.DataFrame:
         """The main table (15,625 rows in index order)."""
-        return load_table()
+        return self._load(TABLE)
 
     @cached_property
     def _row(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.table["arch_str"])}
 
     @cached_property
-    def _columns(self) -> dict[str, dict[str, str]]:
-        """dataset -> {metric name -> table column}."""
-        cols = set(self.table.columns)
-        help_cols = sorted(c for c in cols if c.startswith("help_lat_ms_"))
+    def _column_spec(self) -> dict[str, dict[str, str]]:
+        """dataset -> {metric name -> column of the full table} (HELP columns: those the table read has)."""
+        help_cols = sorted(c for c in self.table.columns if c.startswith("help_lat_ms_"))
         out: dict[str, dict[str, str]] = {}
         for ds, p in _PREFIX.items():
             m = {
@@ -161,11 +206,41 @@ class NB201Benchmark(Benchmark[NB201Arch]):
             m["cost_hp12_s"] = "cifar10valid_cost_hp12_s"
             if ds == "cifar10":
                 m.update(val_acc="cifar10valid_val_acc", valid_test_acc="cifar10valid_test_acc")
-            missing = [c for c in m.values() if c not in cols]
-            if missing:
-                raise ValueError(f"{TABLE}: expected columns missing: {missing}")
             out[ds] = m
         return out
+
+    @cached_property
+    def _columns(self) -> dict[str, dict[str, str]]:
+        """dataset -> {metric name -> table column} for the columns the table read has.
+
+        Raises:
+            NagRuntimeError: the full table lacks a column (the embedded default lacks some by design).
+        """
+        cols = set(self.table.columns)
+        out = {ds: {k: c for k, c in m.items() if c in cols} for ds, m in self._column_spec.items()}
+        missing = sorted({c for m in self._column_spec.values() for c in m.values()} - cols)
+        if missing and not self.embedded:
+            raise NagRuntimeError(
+                f"data file {self._sources[TABLE].location}: expected columns missing: {missing}"
+            )
+        return out
+
+    def _full_only(self, ds: str, metric: str) -> str | None:
+        """The data file holding ``metric`` where only its full version has it and the embedded default was read."""
+        if self.embedded and (
+            metric.startswith("help_latency_ms_")
+            or (metric in self._column_spec[ds] and metric not in self._columns[ds])
+        ):
+            return TABLE
+        if metric.startswith("robust_") and not self._robust:
+            return ROBUSTNESS
+        if (
+            metric.startswith("naslib_")
+            and metric not in self._naslib_names[ds]
+            and self._sources[NASLIB_ZC].source == "embedded"
+        ):
+            return NASLIB_ZC
+        return None
 
     @cached_property
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -185,7 +260,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         """dataset -> NASLib tuple string of the reduced cell -> {zc_<metric>: value} (failures as NaN)."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for ds, rel in ZC_FILES.items():
-            df = cached_table(resolve(rel), f"nb201_zc_{_PREFIX[ds]}", pd.read_csv)
+            df = self._load(rel)
             names = [c for c in df.columns if c not in ("net", "net_str")]
             vals = df[names].to_numpy(dtype=np.float64, copy=True)
             vals[vals <= _ZC_FAIL] = np.nan
@@ -202,7 +277,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
     @cached_property
     def _naslib_by_ds(self) -> dict[str, dict[str, dict[str, float]]]:
         """dataset -> NASLib tuple string -> {metric: value} for NASLib's 725 cells."""
-        df = cached_table(resolve(NASLIB_ZC), "nb201_naslib_zc", _parse_naslib_json)
+        df = self._load(NASLIB_ZC)
         out: dict[str, dict[str, dict[str, float]]] = {ds: {} for ds in DATASETS}
         for rec in df.to_dict("records"):
             ds, net = rec.pop("dataset"), rec.pop("net")
@@ -228,7 +303,11 @@ class NB201Benchmark(Benchmark[NB201Arch]):
 
     @cached_property
     def _robust(self) -> dict[str, dict[str, float]]:
-        df = cached_table(resolve(ROBUSTNESS), "nb201_robustness", pd.read_csv)
+        """NASLib tuple -> robustness values; empty when the file is absent (the embedded default has none)."""
+        try:
+            df = self._load(ROBUSTNESS)
+        except DataNotFoundError:
+            return {}
         names = [c for c in df.columns if c != "net"]
         rename = {c: ("robust_clean_val_acc" if c == "val_accs" else f"robust_{c}") for c in names}
         vals = df[names].to_numpy(dtype=np.float64, copy=True)
@@ -246,7 +325,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         names = list(self._columns[ds])
         names += self._zc_names.get(ds, [])
         names += self._naslib_names[ds]
-        if ds == "cifar10":
+        if ds == "cifar10" and self._robust:
             names += sorted(next(iter(self._robust.values())))
         return names
 
@@ -272,7 +351,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
             )
         naslib = self._naslib_by_ds[ds]
         rec.update(naslib.get(net, dict.fromkeys(self._naslib_names[ds], math.nan)))
-        if ds == "cifar10":
+        if ds == "cifar10" and self._robust:
             rec.update(self._robust[net])
         return rec
 
@@ -282,7 +361,13 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         col = self._columns[ds].get(metric)
         if col is not None:
             return float(self._arrays[col][self.row(arch)])
+        self._raise_if_full_only(ds, metric)
         return super().query(arch, ds, metric)
+
+    def _raise_if_full_only(self, ds: str, metric: str) -> None:
+        rel = self._full_only(ds, metric)
+        if rel is not None:
+            raise not_found(rel, f"{metric!r} is in the full tables only (the embedded default lacks it): ")
 
     @cached_property
     def _naslib_names(self) -> dict[str, list[str]]:
@@ -309,8 +394,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         if metric in self._zc_names.get(ds, []):
             rows = self._zc_by_ds[ds]
             return np.array([rows[k][metric] if k in rows else math.nan for k in self._reduced_keys])
-        from nag.errors import InvalidChoiceError
-
+        self._raise_if_full_only(ds, metric)
         raise InvalidChoiceError("metric", metric, list(self._columns[ds]) + self._zc_names.get(ds, []))
 
     def cost(self, arch: NB201Arch, dataset: str) -> float | None:
