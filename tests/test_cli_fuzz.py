@@ -16,7 +16,6 @@ small valid settings and draws more examples.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -121,20 +120,7 @@ SUBCOMMANDS: dict[str, tuple[list[str], dict[str, list[str]]]] = {
         },
     ),
     "train diffusion": (
-        [
-            "train",
-            "diffusion",
-            "--steps",
-            "2",
-            "--train-fraction",
-            "0.02",
-            "--accelerator",
-            "cpu",
-            "--devices",
-            "1",
-            "--threads",
-            "1",
-        ],
+        "train diffusion --steps 2 --train-fraction 0.02 --accelerator cpu --devices 1 --threads 1".split(),
         {
             "--steps": ["0", "-2", "1e8"],
             "--minutes": ["-1", "0", "nan"],
@@ -185,13 +171,9 @@ def invocations(draw, slow: bool):
     return group, args, known_bad
 
 
-def _tree(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            st_ = p.stat()
-            h.update(f"{p.relative_to(folder)}|{st_.st_size}|{st_.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def _files(folder: Path) -> list[tuple[str, int, int]]:
+    """Every file under ``folder`` with its size and modification time: any write changes the list."""
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +181,10 @@ def data_dir():
     from nag.benchmarks.data import data_dirs
 
     d = next((Path(p) for p in data_dirs() if Path(p).is_dir()), None)
-    before = _tree(d) if d is not None else ""
+    before = _files(d) if d is not None else []
     yield d
     if d is not None:
-        assert _tree(d) == before, f"the data directory {d} changed"
+        assert _files(d) == before, f"the data directory {d} changed"
 
 
 def _check(invocation, capsys) -> None:
