@@ -150,7 +150,7 @@ def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise RunFileError(
             path,
-            f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); the file is truncated or damaged",
+            f"not valid JSON ({e.msg}: line {e.lineno} column {e.colno}); the file is truncated or damaged",
         ) from None
     except RecursionError:
         raise RunFileError(path, "not valid JSON (nested too deeply); the run file is damaged") from None

@@ -1354,7 +1354,6 @@ def search_cmd(
     try:
         with ex_obj as ex:
             if resume:
-                print(f"resuming {run_dir}", file=sys.stderr)
                 state = resume_search(run_dir, executor=ex, progress=show_bar, callback=show)
             else:
                 state = run_search(
