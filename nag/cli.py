@@ -259,6 +259,7 @@ def query_cmd(
     if as_json:
         out = {"space": sp.name, "arch": sp.format(a), "dataset": ds, "cost_s": cost}
         out["values"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+        out["data"] = {rel: {"source": f.source, "location": f.location} for rel, f in bench.data_sources.items()}
         print(json.dumps(out))
         return
     from rich.table import Table
@@ -272,6 +273,10 @@ def query_cmd(
     _console().print(t)
     if cost is not None:
         _console().print(f"query cost: {cost:.1f} s of training")
+    from nag.benchmarks.data import describe_sources
+
+    if note := describe_sources(bench.data_sources):
+        print(note)
 
 
 def _metric_name(bench, dataset: str, name: str) -> str:

@@ -34,6 +34,7 @@ from nag.io import atomic_write_bytes, atomic_write_text
 __all__ = [
     "data_dirs",
     "check_files",
+    "describe_sources",
     "find",
     "resolve",
     "locate",
@@ -331,3 +332,21 @@ def check_files() -> list[dict[str, str]]:
         else:
             rows.append({"file": rel, "status": "missing", "path": "-"})
     return rows
+
+
+def describe_sources(files: dict[str, DataFile]) -> str:
+    """One line saying which data a result came from, e.g. ``data: embedded default (nag/benchmarks/default: ...)``
+    or ``data: full tables (/path/nb201/nb201_table.csv.gz, ...)``; empty when ``files`` is."""
+    if not files:
+        return ""
+    emb = sorted(f.relpath for f in files.values() if f.source == "embedded")
+    full = sorted(f.location for f in files.values() if f.source == "full")
+    parts = []
+    if full:
+        parts.append(f"full tables ({', '.join(full)})")
+    if emb:
+        parts.append(
+            f"embedded default ({EMBEDDED_PACKAGE_DIR} for {', '.join(emb)}; fewer metrics than the full tables: "
+            "`nag data fetch` gets them)"
+        )
+    return "data: " + "; ".join(parts)
