@@ -25,7 +25,7 @@ class _Payload:
 def hostile(tmp_path):
     """A real diffusion checkpoint with a payload planted in its ``extra`` dict, and the marker it would create."""
     marker = tmp_path / "PAYLOAD_RAN"
-    state = torch.load(default_checkpoint("nb201"), map_location="cpu", weights_only=True)
+    state = load_checkpoint(default_checkpoint("nb201"), "the shipped model", user_given=False)
     state["extra"] = {"note": _Payload(marker)}
     path = tmp_path / "hostile.pt"
     torch.save(state, path)
@@ -98,7 +98,7 @@ def test_truncated_zip_and_found_files_are_runtime_errors(tmp_path):
 def test_diffusion_checkpoint_missing_field_and_wrong_format(tmp_path):
     from nag.diffusion.model import GraphDiffusionModel
 
-    state = torch.load(default_checkpoint("nb201"), map_location="cpu", weights_only=True)
+    state = load_checkpoint(default_checkpoint("nb201"), "the shipped model", user_given=False)
     del state["weights"]
     torch.save(state, tmp_path / "a.pt")
     with pytest.raises(NagInputError, match=r"a\.pt' lacks the field 'weights'"):

@@ -471,13 +471,13 @@ def test_hostile_checkpoint_never_runs_from_the_cli(capsys, tmp_path):
 
     import torch
 
-    from nag.checkpoint import default_checkpoint
+    from nag.checkpoint import default_checkpoint, load_checkpoint
 
     class Payload:
         def __reduce__(self):
             return (builtins.open, (str(tmp_path / "PAYLOAD_RAN"), "w"))
 
-    state = torch.load(default_checkpoint("nb201"), map_location="cpu", weights_only=True)
+    state = load_checkpoint(default_checkpoint("nb201"), "the shipped model", user_given=False)
     state["extra"] = {"x": Payload()}
     torch.save(state, tmp_path / "m.pt")
     for args in (["generate", "--checkpoint", str(tmp_path / "m.pt"), "-n", "2"],

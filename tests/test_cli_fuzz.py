@@ -193,7 +193,13 @@ def _check(invocation, capsys) -> None:
     with tempfile.TemporaryDirectory(prefix="nag-fuzz-") as tmp_s:
         tmp = Path(tmp_s)
         cwd, area, cache = tmp / "cwd", tmp / "area", tmp / "cache"
-        for d in (cwd, area, area / "dir"):
+        for d in (
+            cwd,
+            area,
+            area / "dir",
+            area / "dir.jsonl",
+            area / "dir.csv",
+        ):  # folders in the way of --out
             d.mkdir()
         (area / "file").write_text("not a checkpoint\n")
         args = [a.replace("{DIR}", str(area / "dir")).replace("{FILE}", str(area / "file")) for a in args]
@@ -231,7 +237,7 @@ def _check(invocation, capsys) -> None:
 _FIXTURES_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
-@settings(max_examples=45, suppress_health_check=_FIXTURES_OK)
+@settings(max_examples=60, suppress_health_check=_FIXTURES_OK)
 @given(invocation=invocations(slow=False))
 def test_cli_fuzz(invocation, capsys, data_dir):
     _check(invocation, capsys)
