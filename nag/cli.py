@@ -771,7 +771,7 @@ def search_cmd(
 
     torch.set_num_threads(1)
     from bo.executors import get_executor
-    from bo.loop import RunExistsError, resume_search, run_search
+    from bo.loop import resume_search, run_search
     from bo.oracles import BenchmarkOracle, parse_constraint
 
     printed = 0
@@ -796,9 +796,6 @@ def search_cmd(
         run_dir = Path(
             out or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
         )
-        # cheap check first; run_search checks again under the run's lock
-        if (run_dir / "state.json").exists():
-            raise RunExistsError(run_dir)
     try:
         ex_obj = get_executor(executor, workers=workers, address=ray_address or None)
     except ImportError as e:
