@@ -74,7 +74,8 @@ class RegularisedEvolution:
     Defaults (population 10, sample 3) suit budgets of 10..100 queries: the paper's population 100 / sample 25 would
     spend whole budgets on the random initial population. Measured on NAS-Bench-201 (30 seeds, target 12-epoch
     signal), population 20 / sample 5 is as good or slightly better from 50 queries on but is random search up to
-    20. A child already queried is answered free from the cache and still joins the population (the algorithm's
+    20 (a budget within the initial population is warned about: `bo.loop.InitialDesignWarning`). A child already
+    queried is answered free from the cache and still joins the population (the algorithm's
     own dynamics).
 
     Args:
@@ -97,6 +98,11 @@ class RegularisedEvolution:
         self.domain = domain
         self.population_size = population_size
         self.sample_size = sample_size
+
+    @property
+    def initial_design(self) -> tuple[str, int]:
+        """The random initial population (`bo.loop.initial_design`): a budget within it is random search."""
+        return ("population_size", self.population_size)
 
     def propose(self, state: BOState, q: int, rng: np.random.Generator) -> list[Arch]:
         pop = state.method_state.setdefault("population", [])  # [[arch text, fitness], ...], oldest first
@@ -133,7 +139,8 @@ class LocalSearch:
     ``n_init = 1`` is the paper's description (start from one random architecture); the default ``n_init = 10`` is
     NASLib's setting for it, and measured better here on NAS-Bench-201 at every budget 20..100 (30 seeds, target
     12-epoch signal; e.g. CIFAR-100 at 50 queries: pick test 71.65 ± 0.93 vs 70.98 ± 1.45 with ``n_init = 1``).
-    With a budget of at most ``n_init`` queries local search is random search.
+    With a budget of at most ``n_init`` queries local search is random search (the harness warns:
+    `bo.loop.InitialDesignWarning`).
 
     Args:
         domain: where to search.

@@ -42,6 +42,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -69,6 +70,9 @@ __all__ = [
     "load_config",
     "write_run",
     "RunExistsError",
+    "InitialDesignWarning",
+    "initial_design",
+    "load_run",
 ]
 
 Arch = Any
@@ -449,6 +453,32 @@ def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> Sea
     return target(domain, oracle, **options)
 
 
+class InitialDesignWarning(UserWarning):
+    """The budget does not reach past a method's initial design: the run is (nearly) random search."""
+
+
+def initial_design(method: SearchMethod) -> tuple[str, int] | None:
+    """``(option, size)`` of a method's initial design (random or unguided queries before it starts to learn), if
+    it has one: the method's ``initial_design`` attribute, else its ``n_init`` option."""
+    design = getattr(method, "initial_design", None)
+    if design is None and isinstance(getattr(method, "n_init", None), int):
+        design = ("n_init", method.n_init)
+    return design
+
+
+def _warn_initial_design(method: SearchMethod, budget: int) -> None:
+    design = initial_design(method)
+    if design is not None and budget <= design[1]:
+        option, size = design
+        warnings.warn(
+            f"{method.name}: budget {budget} <= its initial design ({option}={size}): every query is an initial "
+            f"(random or unguided) sample, so the method never uses what it learns; lower it (--option {option}={max(budget // 2, 1)}) or raise "
+            "the budget",
+            InitialDesignWarning,
+            stacklevel=3,
+        )
+
+
 # ---------------------------------------------------------------------------------------------------------- step
 def _rng(state: BOState) -> np.random.Generator:
     rng = np.random.default_rng(state.config.seed)
@@ -826,6 +856,8 @@ def _drive(
         if origin is None:  # arguments of this call: the caller's input error
             raise
         raise RunFileError(origin, f"config.method / method_options cannot be rebuilt ({e})") from None
+    if state.n_queries == 0:
+        _warn_initial_design(method, state.config.budget)
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
         if not (path / "config.json").exists() or state.n_steps == 0:

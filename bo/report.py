@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ import numpy as np
 
 from bo.loop import BOState, load_config, load_state
 from bo.oracles import SIGNAL_TIE_TOL
+from nag.io import atomic_path, atomic_write_text
 
 __all__ = [
     "RunRecord",
@@ -41,6 +42,8 @@ __all__ = [
     "plot_best_so_far",
     "plot_costs",
     "write_report",
+    "method_label",
+    "seeds_label",
 ]
 
 
@@ -100,6 +103,8 @@ class Group:
             one_off.update(r.state.one_off_cost_s)
         return {
             "seeds": sorted(r.config.seed for r in self.runs),
+            "pick_known": _known(picks),
+            "best_known": _known(bests),
             "pick_mean": _mean(picks),
             "pick_sd": _sd(picks),
             "best_mean": _mean(bests),
@@ -148,12 +153,16 @@ def load_runs(run_dirs: Sequence[str | Path]) -> list[RunRecord]:
 def _group_key(r: RunRecord) -> dict[str, Any]:
     c = r.config
     o = c.oracle
+    dataset, signal = o.get("dataset", ""), o.get("signal", o.get("metric", ""))
+    if o.get("kind") == "training":  # real training (`bo.oracles.TrainingOracle`) on a Fashion-MNIST split
+        dataset = f"fashion-mnist {o.get('n_train')}/{o.get('n_val')}/{o.get('n_test')}"
+        signal = f"val_acc ({o.get('epochs')} epochs)"
     return {
         "method": c.method,
         "options": json.dumps(c.method_options, sort_keys=True) if c.method_options else "",
         "space": o.get("space", ""),
-        "dataset": o.get("dataset", ""),
-        "signal": o.get("signal", o.get("metric", "")),
+        "dataset": dataset,
+        "signal": signal,
         "oracle": o.get("kind", ""),
         "constraints": ", ".join(o.get("constraints", [])),
         "budget": c.budget,
@@ -174,8 +183,35 @@ def _fmt(v: float, nd: int = 2) -> str:
     return "—" if v is None or not math.isfinite(v) else f"{v:.{nd}f}"
 
 
-def _pm(m: float, s: float) -> str:
-    return "—" if not math.isfinite(m) else f"{m:.2f} ± {s:.2f}"
+def _pm(m: float, s: float, known: int | None = None, n: int | None = None) -> str:
+    """``mean ± sd``; with ``known`` of ``n`` runs having the value, says how many where some lack it."""
+    if not math.isfinite(m):
+        return "n/a (not in the table)" if n else "—"
+    text = f"{m:.2f} ± {s:.2f}"
+    return text if known is None or known == n else f"{text} ({known} of {n} known)"
+
+
+def _known(v: Sequence[float]) -> int:
+    return sum(x is not None and math.isfinite(x) for x in v)
+
+
+def method_label(key: dict[str, Any]) -> str:
+    """``evolution (population_size=20, sample_size=5)`` from a group key (options are stored as JSON)."""
+    opts = json.loads(key["options"]) if key.get("options") else {}
+    extra = ", ".join(f"{a}={json.dumps(b) if not isinstance(b, str) else b}" for a, b in opts.items())
+    return f"{key['method']} ({extra})" if extra else key["method"]
+
+
+def seeds_label(seeds: Sequence[int]) -> str:
+    """A count and a compact range: ``5 (0–4)``, ``3 (0, 2, 7)``, ``12 (0–40, not contiguous)``."""
+    s = sorted(seeds)
+    if len(s) == 1:
+        return str(s[0])
+    if s == list(range(s[0], s[-1] + 1)):
+        return f"{len(s)} ({s[0]}–{s[-1]})"
+    if len(s) <= 4:
+        return f"{len(s)} ({', '.join(map(str, s))})"
+    return f"{len(s)} ({s[0]}–{s[-1]}, not contiguous)"
 
 
 def _cost(v: float) -> str:
@@ -218,9 +254,9 @@ def markdown(groups: Sequence[Group]) -> str:
     for g in groups:
         v = g.values()
         k = g.key
-        method = k["method"] + (f" {k['options']}" if k["options"] else "")
+        method = method_label(k)
         seeds = v["seeds"]
-        seed_s = f"{len(seeds)} ({seeds[0]}–{seeds[-1]})" if len(seeds) > 1 else str(seeds[0])
+        seed_s = seeds_label(seeds)
         row = [method, k["space"], k["dataset"], k["signal"]]
         if constrained:
             row += [k["constraints"] or "—", _fmt(100 * v["feasible_share"], 1) + " %"]
@@ -228,8 +264,8 @@ def markdown(groups: Sequence[Group]) -> str:
             str(k["budget"]),
             str(k["q"]),
             seed_s,
-            _pm(v["pick_mean"], v["pick_sd"]),
-            _pm(v["best_mean"], v["best_sd"]),
+            _pm(v["pick_mean"], v["pick_sd"], v["pick_known"], len(seeds)),
+            _pm(v["best_mean"], v["best_sd"], v["best_known"], len(seeds)),
             _ceiling(v),
             _fmt(v["best_in_space"]),
             f"{v['found_max']}/{len(seeds)}",
@@ -317,13 +353,12 @@ def plot_best_so_far(groups: Sequence[Group], path: str | Path) -> None:
                     curves[j, : c.size] = c
                     curves[j, c.size :] = c[-1]  # a run that stopped early keeps its pick
             x = np.arange(1, n + 1)
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                # queries whose report value the table lacks (NAS-Bench-101 holds no test accuracy for some
+                # cells) are all-NaN columns: drawn as gaps, not warned about
+                warnings.simplefilter("ignore", RuntimeWarning)
                 m, s = np.nanmean(curves, 0), np.nanstd(curves, 0)
-            opts = json.loads(g.key["options"]) if g.key["options"] else {}
-            extra = " ".join(f"{a}={b}" for a, b in opts.items())
-            label = (
-                f"{g.key['method']}{' ' + extra if extra else ''} (b={g.key['budget']}, {len(g.runs)} seeds)"
-            )
+            label = f"{method_label(g.key)} (b={g.key['budget']}, {len(g.runs)} seeds)"
             ax.plot(x, m, label=label)
             ax.fill_between(x, m - s, m + s, alpha=0.2)
             tail = m[min(4, n - 1) :]  # the y-range follows the curves after their first few queries
@@ -399,11 +434,8 @@ def plot_costs(groups: Sequence[Group], path: str | Path) -> None:
 
 
 def _save(fig, path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.{os.getpid()}.tmp{p.suffix}")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, p)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[str, list[Path]]:
@@ -419,9 +451,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         md = d / "report.md"
-        tmp = md.with_name(f".report.md.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, md)
+        atomic_write_text(md, text)
         plot_best_so_far(groups, d / "best_so_far.png")
         plot_costs(groups, d / "cost.png")
         files = [md, d / "best_so_far.png", d / "cost.png"]

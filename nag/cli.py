@@ -1324,7 +1324,7 @@ def search_cmd(
 
     torch.set_num_threads(1)
     from bo.executors import get_executor
-    from bo.loop import RunExistsError, resume_search, run_search
+    from bo.loop import resume_search, run_search
     from bo.oracles import BenchmarkOracle, parse_constraint
 
     printed = 0
@@ -1349,15 +1349,25 @@ def search_cmd(
         run_dir = Path(
             out or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
         )
-        # cheap check first; run_search checks again under the run's lock
-        if (run_dir / "state.json").exists():
-            raise RunExistsError(run_dir)
     try:
         ex_obj = get_executor(executor, workers=workers, address=ray_address or None)
     except ImportError as e:
         raise UsageError(str(e)) from None
+    import warnings
+
+    from bo.loop import InitialDesignWarning
+
+    show_warning = warnings.showwarning
+
+    def one_line(message, category, *args, **kw) -> None:  # the search's own warnings: one line, no source
+        if issubclass(category, InitialDesignWarning):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show_warning(message, category, *args, **kw)
+
     try:
-        with ex_obj as ex:
+        with ex_obj as ex, warnings.catch_warnings():
+            warnings.showwarning = one_line
             if resume:
                 state = resume_search(run_dir, executor=ex, progress=show_bar, callback=show)
             else:
@@ -1414,9 +1424,13 @@ def search_cmd(
     val = pick[metric]
     cost = f"{pick['query_cost_s']:.0f} s" if pick["cost_known"] else "unknown"
     sig_name = cfg.oracle.get("signal", "signal")
+
+    def num(v) -> str:  # a report value the table lacks (NAS-Bench-101 test accuracy of some cells) is n/a
+        return "n/a" if v is None or not math.isfinite(v) else f"{v:.2f}"
+
     print(
-        f"pick: {pick['arch']}  {sig_name} {pick['signal']:.3f}  {metric} {val:.2f}  "
-        f"best {metric} among queried {pick[best_key]:.2f}  queries {pick['queries']} ({pick['free']} free)  "
+        f"pick: {pick['arch']}  {sig_name} {pick['signal']:.3f}  {metric} {num(val)}  "
+        f"best {metric} among queried {num(pick[best_key])}  queries {pick['queries']} ({pick['free']} free)  "
         f"query cost {cost}"
     )
 

@@ -286,6 +286,9 @@ def main() -> None:
     a = ap.parse_args()
     if not sys.platform.startswith("linux"):
         raise SystemExit("kill_sweep: reads /proc; Linux only")
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: the searches must see Ctrl-C
+    # as from a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(a.seed)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nag-kill-sweep-") as tmp:

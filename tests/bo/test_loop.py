@@ -163,22 +163,39 @@ def test_stall_limit(oracle):
     assert st.n_queries == 1 and st.n_free == 20 and "no new architecture" in st.stop_reason
 
 
+_DIFFUSION_BO = {"n_init": 3, "pool": 24, "neighbours_of": 1, "steps": 5}
+
+
 @pytest.mark.parametrize(
-    "method,q,k",
-    [("random", 1, 7), ("evolution", 1, 13), ("local", 1, 16), ("evolution", 3, 14), ("local", 4, 13)],
+    "method,q,k,budget,options",
+    [
+        ("random", 1, 7, 25, {}),
+        ("evolution", 1, 13, 25, {}),
+        ("local", 1, 16, 25, {}),
+        ("evolution", 3, 14, 25, {}),
+        ("local", 4, 13, 25, {}),
+        ("robot", 1, 5, 8, {}),
+        # killed in the guided phase (after n_init = 3); slow: the batch case below covers DiffusionBO's resume
+        pytest.param("diffusion-bo", 1, 4, 5, _DIFFUSION_BO, marks=pytest.mark.slow),
+        ("diffusion-bo", 2, 4, 5, _DIFFUSION_BO),  # killed inside a guided batch
+        # killed after its first surrogate-driven query; slow (an ensemble per step): DiffusionBO, whose
+        # configuration bananas is, is covered above
+        pytest.param("bananas", 1, 4, 5, {"pool": 20, "n_init": 3}, marks=pytest.mark.slow),
+    ],
 )
-def test_interrupt_and_resume_loses_and_repeats_nothing(tmp_path, oracle, method, q, k):
-    budget = 25
-    full = run_search(method, oracle, budget, q=q, seed=5)
+def test_interrupt_and_resume_loses_and_repeats_nothing(tmp_path, oracle, method, q, k, budget, options):
+    full = run_search(method, oracle, budget, q=q, seed=5, method_options=options)
     failing = CountingOracle("nb201", "cifar100", fail_after=k)
     with pytest.raises(Interrupted):
-        run_search(method, failing, budget, q=q, seed=5, run_dir=tmp_path)
+        run_search(method, failing, budget, q=q, seed=5, run_dir=tmp_path, method_options=options)
     saved = load_state(tmp_path)
     assert saved.n_queries + len(saved.pending) == k  # every paid evaluation is on disk
     if k % q:
         assert saved.pending  # killed inside a batch: its finished evaluations wait in `pending`
     counting = CountingOracle("nb201", "cifar100")
-    st = run_search(method, counting, budget, q=q, seed=5, run_dir=tmp_path, resume=True)
+    st = run_search(
+        method, counting, budget, q=q, seed=5, run_dir=tmp_path, resume=True, method_options=options
+    )
     assert st.archs == full.archs and st.signals == full.signals
     assert len(set(st.keys)) == st.n_queries == budget
     assert failing.calls + counting.calls == budget  # nothing evaluated twice
