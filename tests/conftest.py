@@ -41,13 +41,21 @@ def missing_data(*relpaths: str) -> list[str]:
     return [r for r in relpaths if find(r) is None]
 
 
+def _reason(missing: list[str]) -> str:
+    return f"needs the full data file(s) {', '.join(missing)}: run `nag data fetch` or set NAG_DATA_DIR"
+
+
 def requires_data(*relpaths: str) -> pytest.MarkDecorator:
     """Skip unless every one of ``relpaths`` (paths in the data tree) is found; the reason says how to get them."""
     missing = missing_data(*relpaths)
-    return pytest.mark.skipif(
-        bool(missing),
-        reason=f"needs the full data file(s) {', '.join(missing)}: run `nag data fetch` or set NAG_DATA_DIR",
-    )
+    return pytest.mark.skipif(bool(missing), reason=_reason(missing))
+
+
+def skip_unless_data(*relpaths: str) -> None:
+    """`requires_data` for fixtures (marks do not apply to them): every test using the fixture skips."""
+    missing = missing_data(*relpaths)
+    if missing:
+        pytest.skip(_reason(missing))
 
 
 #: Shorthands for the common cases.
@@ -55,6 +63,5 @@ requires_full_nb201 = requires_data(*NB201_FULL)
 requires_nb101 = requires_data(
     "nb101/naslib_zc_nasbench101_500archs.json.gz", "nb101/naslib_nb101_30archs.pkl"
 )
-requires_images = requires_data(
-    "images/fashion_mnist/t10k-images-idx3-ubyte.gz", "images/fashion_mnist/t10k-labels-idx1-ubyte.gz"
-)
+IMAGES = ("images/fashion_mnist/t10k-images-idx3-ubyte.gz", "images/fashion_mnist/t10k-labels-idx1-ubyte.gz")
+requires_images = requires_data(*IMAGES)

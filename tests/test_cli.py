@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
+from nag.benchmarks.data import expected_checksums
 from nag.cli import main
+from tests.conftest import requires_data, requires_images
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -59,6 +61,7 @@ def test_unknown_command_exit_2(capsys):
     assert code == 2 and "No such command" in err
 
 
+@requires_data(*expected_checksums())
 def test_data_check_all_found(capsys):
     code, out, _ = run(["data", "check", "--json"], capsys)
     rows = json.loads(out)["files"]
@@ -238,6 +241,7 @@ def test_search_and_zc_bad_input(capsys, args, field):
     assert code == 2 and err.startswith(f"error: {field}:"), err
 
 
+@requires_images
 def test_zc_compute_writes_csv_and_resumes(capsys, tmp_path):
     args = [
         "zc",

@@ -1,4 +1,5 @@
-"""Tabular benchmark oracles over the real data in ``shared/data`` and the data resolver.
+"""Tabular benchmark oracles over the real data in ``shared/data`` (or the embedded NB201 default) and the data
+resolver (`nag.benchmarks.data`: search order, verification on load, the embedded default).
 
 ``get_benchmark("nb201")`` returns the benchmark of a search space (instantiated once per process).
 """

@@ -1,4 +1,9 @@
-"""NAS-Bench-201 tabular oracle over ``shared/data/nb201``.
+"""NAS-Bench-201 tabular oracle over ``shared/data/nb201``, or the package's embedded default where that is absent.
+
+Each file is read through `nag.benchmarks.data.locate`: the full file when a data directory holds it (verified against
+its SHA-256, cached as parquet by content), else the compact stand-in in ``nag/benchmarks/default`` (the same parse with
+fewer columns: no HELP latencies, NB201 v1.0 copies or NASLib scores, no robustness table). A metric only the full
+tables hold raises `DataNotFoundError` naming the file; `NB201Benchmark.data_sources` says what was read.
 
 Datasets: ``cifar10``, ``cifar100``, ``ImageNet16-120`` (aliases ``c10``, ``c100``, ``in16``, ``imagenet16``, ...).
 Metric names (the same for every dataset where the data has them; NaN where a row has no value):

@@ -17,6 +17,9 @@ from nag.benchmarks.data import resolve
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
 from nag.spaces.nb101 import INPUT, OUTPUT, NB101Arch
+from tests.conftest import requires_nb101
+
+pytestmark = requires_nb101
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from nag.benchmarks import get_benchmark
 from nag.benchmarks.nb201 import reduce_unreachable
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
+from tests.conftest import requires_data, requires_full_nb201
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,7 @@ def test_params_equal_real_network_for_all_cells(bench, space, dataset, num_clas
     assert np.abs(ours - bench.column(dataset, "params_mb")).max() < 1e-9
 
 
+@requires_full_nb201
 def test_record_has_every_family(bench, space):
     a = space.from_index(6111)
     rec = bench.record(a, "cifar10")
@@ -79,6 +81,7 @@ def test_aliases_and_errors(bench, space):
         bench.query(a, "cifar10", "accuracy")
 
 
+@requires_data("nb201/nb201_zc_proxies.csv.gz")
 def test_zero_cost_lookup_by_reduced_cell(bench, space):
     import pandas as pd
 
@@ -93,6 +96,7 @@ def test_zero_cost_lookup_by_reduced_cell(bench, space):
     assert bench.query(a, "cifar10", "zc_synflow") == pytest.approx(row["synflow"])
 
 
+@requires_data("nb201/naslib_zc_nasbench201_725archs.json.gz")
 def test_naslib_values_match_raw_json(bench, space):
     import gzip
     import json

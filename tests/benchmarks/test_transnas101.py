@@ -12,6 +12,13 @@ from nag.benchmarks.transnas101 import (
     load_micro_valid_nets,
 )
 from nag.errors import InvalidChoiceError
+from tests.conftest import requires_data
+
+pytestmark = requires_data(
+    "transnas101/naslib_zc_transbench101_macro.json.gz",
+    "transnas101/naslib_zc_transbench101_micro.json.gz",
+    "transnas101/tnb101_micro_valid_nets.csv.gz",
+)
 
 ROBOT5 = ("grad_norm", "snip", "grasp", "fisher", "jacov")
 

@@ -22,6 +22,7 @@ from bo.oracles import (
 )
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
+from tests.conftest import requires_nb101
 
 torch.set_num_threads(1)
 
@@ -164,6 +165,7 @@ def test_evaluation_json_roundtrip():
     assert back.cost_s is None and back.feasible is False
 
 
+@requires_nb101
 def test_domain_restricts_to_labelled_archs():
     o = BenchmarkOracle("nb101", "cifar10")
     d = o.domain()

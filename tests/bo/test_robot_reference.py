@@ -17,6 +17,7 @@ from bo.robot import (
     signal_maximisers,
 )
 from nag.errors import InvalidChoiceError
+from tests.conftest import requires_data
 
 torch.set_num_threads(1)
 
@@ -90,6 +91,7 @@ def test_pinned_seeded_run_on_a_nb201_subset(nb201_subset):
     np.testing.assert_allclose(r2.best_weights, r.best_weights[perm])
 
 
+@requires_data("transnas101/naslib_zc_transbench101_micro.json.gz")
 def test_pinned_seeded_run_on_transnas_micro():
     from nag.benchmarks.transnas101 import TransNAS101
 

@@ -31,6 +31,7 @@ from predictors import (
 )
 from predictors.api import load_pool, split_target
 from predictors.encoders import DAGEncoder, EncoderConfig
+from tests.conftest import requires_nb101
 
 TINY = {"ensemble": 2, "hidden": 16, "layers": 2, "head_hidden": 16, "max_epochs": 3, "min_epochs": 1}
 
@@ -237,6 +238,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 # ---------------------------------------------------------------------- API and real data
+@requires_nb101
 def test_split_target_and_pool():
     assert split_target("nb201", "cifar10_test_acc", None) == ("cifar10", "test_acc")
     assert split_target("nb201", "cifar100_test_acc", None) == ("cifar100", "test_acc")
@@ -255,6 +257,7 @@ def test_split_target_and_pool():
     assert pool.features is not None and pool.features.shape == (len(pool), len(pool.feature_names))
 
 
+@requires_nb101
 def test_train_predictor_api(tmp_path):
     pred, rep = train_predictor(
         "nb101", "val_acc", None, n_train=60, seed=0, out=tmp_path / "p.pt", features="zc", **TINY

@@ -28,6 +28,7 @@ from nag.spaces.nb101 import (
     graph_hash,
     prune,
 )
+from tests.conftest import skip_unless_data
 from tests.spaces.contract import SpaceContract
 
 
@@ -43,6 +44,7 @@ def space():
 @pytest.fixture(scope="module")
 def naslib_rows() -> dict[str, dict[str, float]]:
     """NASLib's 500 cells: key (49 adjacency entries + 7 op codes) -> metrics."""
+    skip_unless_data("nb101/naslib_zc_nasbench101_500archs.json.gz")
     with gzip.open(resolve("nb101/naslib_zc_nasbench101_500archs.json.gz"), "rt") as f:
         return json.load(f)["nasbench101"]["cifar10"]
 
@@ -50,6 +52,7 @@ def naslib_rows() -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def full_records() -> dict:
     """NASLib's 30 full benchmark records: official hash -> (fixed stats, computed stats)."""
+    skip_unless_data("nb101/naslib_nb101_30archs.pkl")
     with open(resolve("nb101/naslib_nb101_30archs.pkl"), "rb") as f:
         return pickle.load(f)
 

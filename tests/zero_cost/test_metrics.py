@@ -14,6 +14,7 @@ from nag.spaces.nb201 import NB201Arch, NB201Space
 from predictors.zero_cost import METRICS, compute, list_metrics, register
 from predictors.zero_cost.data import fashion_mnist_batch, gaussian_batch, read_idx
 from predictors.zero_cost.runner import ZCConfig, load_cache, run_metrics
+from tests.conftest import IMAGES, requires_images, skip_unless_data
 
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 EXPECTED = {
@@ -40,6 +41,7 @@ def space():
 
 @pytest.fixture(scope="module")
 def batch():
+    skip_unless_data(*IMAGES)
     return fashion_mnist_batch(16, seed=0)
 
 
@@ -63,6 +65,7 @@ def test_register_refuses_a_second_function_under_a_name():
     assert METRICS["synflow"].__name__ == "synflow"
 
 
+@requires_images
 def test_fashion_mnist_batch_shape_labels_and_seed():
     x, y = fashion_mnist_batch(16, seed=3)
     assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32

@@ -15,6 +15,7 @@ from predictors.zero_cost import compute
 from predictors.zero_cost.data import fashion_mnist_batch
 from predictors.zero_cost.metrics import SHARED_GRADIENT_METRICS, gradient_metrics
 from predictors.zero_cost.runner import ZCConfig, compute_arch
+from tests.conftest import IMAGES, skip_unless_data
 
 torch.set_num_threads(1)
 
@@ -31,6 +32,7 @@ def space() -> NB201Space:
 
 @pytest.fixture(scope="module")
 def batch():
+    skip_unless_data(*IMAGES)
     return fashion_mnist_batch(8, seed=0)
 
 
