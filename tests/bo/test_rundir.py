@@ -231,7 +231,7 @@ def test_resume_refuses_run_defining_flags(tmp_path, finished_run, capsys):
 
 
 def test_run_killed_before_its_first_state_resumes_from_config(tmp_path, oracle):
-    full = run_search("evolution", oracle, 8, seed=3, run_dir=tmp_path / "full")
+    full = run_search("evolution", oracle, 12, seed=3, run_dir=tmp_path / "full")
     run_dir = _copy(tmp_path / "full", tmp_path)
     (run_dir / "state.json").unlink()
     st = resume_search(run_dir)
