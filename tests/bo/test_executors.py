@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import pytest
 import torch
@@ -35,6 +36,17 @@ def test_serial(oracle, archs):
 def test_process_pool_same_evaluations_and_search(oracle, archs):
     with ProcessExecutor(workers=2) as ex:
         assert ex.map(oracle, archs) == oracle.evaluate(archs)
+        # an `imap` cut short (as by Ctrl-C): what completed but was not yielded is harvested, once
+        it = ex.imap(oracle, archs)
+        first, _ = next(it)
+        deadline = time.monotonic() + 60
+        while not all(f.done() for f in ex._inflight) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        got = ex.harvest()
+        assert sorted([first] + [i for i, _ in got]) == list(range(5))
+        assert all(ev == oracle.evaluate([archs[i]])[0] for i, ev in got)
+        assert ex.harvest() == []
+        it.close()
         st = run_search("evolution", oracle, budget=14, q=3, seed=2, executor=ex)
     serial = run_search("evolution", oracle, budget=14, q=3, seed=2)
     assert st.archs == serial.archs and st.signals == serial.signals and st.reports == serial.reports

@@ -203,6 +203,32 @@ def test_interrupt_and_resume_loses_and_repeats_nothing(tmp_path, oracle, method
     assert load_state(tmp_path).pending == {}
 
 
+def test_interrupt_inside_a_batch_saves_harvested_evaluations(tmp_path, oracle):
+    """Ctrl-C while an executor still holds finished evaluations: the step records them in `pending` before the
+    interrupt propagates, so the resumed run pays for none of them again."""
+    from bo.executors import SerialExecutor
+
+    class Interrupting(SerialExecutor):
+        """Yields one evaluation, then is interrupted with the next one finished but not yielded."""
+
+        def imap(self, oracle, archs):
+            self._done = [(1, oracle.evaluate([archs[1]])[0])] if len(archs) > 1 else []
+            yield 0, oracle.evaluate([archs[0]])[0]
+            raise KeyboardInterrupt
+
+        def harvest(self):
+            out, self._done = self._done, []
+            return out
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search("random", oracle, 9, q=3, seed=2, run_dir=tmp_path, executor=Interrupting())
+    saved = load_state(tmp_path)
+    assert saved.n_queries == 0 and len(saved.pending) == 2
+    counting = CountingOracle("nb201", "cifar100")
+    st = run_search("random", counting, 9, q=3, seed=2, run_dir=tmp_path, resume=True)
+    assert counting.calls == 7 and st.archs == run_search("random", oracle, 9, q=3, seed=2).archs
+
+
 def test_killed_process_resumes(tmp_path, oracle):
     """A real SIGKILL of a search process after some queries; the resumed run equals an uninterrupted one."""
     run_dir = tmp_path / "run"

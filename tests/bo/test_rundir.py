@@ -231,7 +231,7 @@ def test_resume_refuses_run_defining_flags(tmp_path, finished_run, capsys):
 
 
 def test_run_killed_before_its_first_state_resumes_from_config(tmp_path, oracle):
-    full = run_search("evolution", oracle, 8, seed=3, run_dir=tmp_path / "full")
+    full = run_search("evolution", oracle, 12, seed=3, run_dir=tmp_path / "full")
     run_dir = _copy(tmp_path / "full", tmp_path)
     (run_dir / "state.json").unlink()
     st = resume_search(run_dir)
@@ -271,7 +271,7 @@ def test_interrupted_search_saves_and_resumes_identically(tmp_path, oracle, sig,
             break
     _, err = p.communicate(timeout=60)
     assert p.returncode == code
-    assert err.strip().splitlines()[-1] == f"interrupted; resume with `nag search --resume {run_dir}`"
+    assert f"interrupted; resume with `nag search --resume {run_dir}`" in err.splitlines()
     saved = load_state(run_dir)
     assert 6 <= saved.n_queries < 25 and not saved.done
     st = resume_search(run_dir)
