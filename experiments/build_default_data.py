@@ -6,7 +6,8 @@ exactly what the loader parses from the full file (`nag.benchmarks.nb201.PARSERS
 stored as zstd parquet (each float column with whichever of dictionary or byte-stream-split encoding is smaller).
 
 Writes ``nb201/*.parquet``, ``MANIFEST.json`` (per stand-in: file, SHA-256, rows, columns kept and omitted, source
-SHA-256), ``SHA256SUMS`` (a copy of the data tree's expected checksums) and ``PROVENANCE.md`` (sources, licences,
+SHA-256), ``SHA256SUMS`` (a copy of the data tree's expected checksums), ``SHA256SUMS.packages`` (those of
+nas-bench-graph 1.4.0's tables, also verified on load) and ``PROVENANCE.md`` (sources, licences,
 hashes, how it was built). Reproducible: the same sources and pandas / pyarrow versions give byte-identical files.
 
     .venv/bin/python experiments/build_default_data.py [--data DIR]   # DIR: the full data tree (default: resolver)
@@ -134,11 +135,26 @@ def build(data_dir: Path | None) -> dict:
             "licence": licence,
         }
         assert digest == expected[rel]
+    atomic_write_text(OUT / "SHA256SUMS.packages", _package_sums())
     versions = {p: metadata.version(p) for p in ("pandas", "pyarrow")}
     manifest = {"built_with": versions, "command": "python experiments/build_default_data.py", "files": files}
     atomic_write_text(OUT / "MANIFEST.json", json.dumps(manifest, indent=1) + "\n")
     atomic_write_text(OUT / "PROVENANCE.md", _provenance(manifest))
     return manifest
+
+
+def _package_sums() -> str:
+    """``sha256sum`` lines of the tables read from pinned PyPI packages: nas-bench-graph 1.4.0's ``light/*.bench``."""
+    import nas_bench_graph
+
+    if metadata.version("nas-bench-graph") != "1.4.0":
+        raise SystemExit(
+            "nas-bench-graph: the checksums are of version 1.4.0 (pip install nas-bench-graph==1.4.0)"
+        )
+    light = Path(nas_bench_graph.__file__).parent / "light"
+    return "".join(
+        f"{_sha(p.read_bytes())}  ./nasbench_graph/{p.name}\n" for p in sorted(light.glob("*.bench"))
+    )
 
 
 def _provenance(manifest: dict) -> str:

@@ -259,7 +259,9 @@ def query_cmd(
     if as_json:
         out = {"space": sp.name, "arch": sp.format(a), "dataset": ds, "cost_s": cost}
         out["values"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
-        out["data"] = {rel: {"source": f.source, "location": f.location} for rel, f in bench.data_sources.items()}
+        out["data"] = {
+            rel: {"source": f.source, "location": f.location} for rel, f in bench.data_sources.items()
+        }
         print(json.dumps(out))
         return
     from rich.table import Table
@@ -293,7 +295,7 @@ def _metric_name(bench, dataset: str, name: str) -> str:
 def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Each data file: where it is found (or "embedded": the package's compact stand-in), whether its SHA-256 matches
     the checksums this version expects (shipped in the package), or missing; exit 1 if any is missing or wrong."""
-    from nag.benchmarks.data import check_files, data_dirs
+    from nag.benchmarks.data import check_files, data_dirs, package_checksums, sha256
 
     rows = check_files()
     try:
@@ -302,11 +304,17 @@ def data_check_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print J
         import nas_bench_graph
 
         nbg = Path(nas_bench_graph.__file__).parent / "light"
-        n = len(list(nbg.glob("*.bench")))
-        rows.append({"file": "nas-bench-graph (PyPI)", "status": "ok" if n else "missing", "path": str(nbg)})
+        for rel, expected in package_checksums().items():
+            p = nbg / Path(rel).name
+            status = "missing" if not p.is_file() else ("ok" if sha256(p) == expected else "wrong checksum")
+            rows.append({"file": f"{rel} (PyPI nas-bench-graph)", "status": status, "path": str(p)})
     except ImportError:
         rows.append(
-            {"file": "nas-bench-graph (PyPI)", "status": "missing", "path": "pip install nas-bench-graph"}
+            {
+                "file": "nas-bench-graph (PyPI)",
+                "status": "missing",
+                "path": "pip install nas-bench-graph==1.4.0",
+            }
         )
     bad = [r for r in rows if r["status"] not in ("ok", "embedded")]
     searched = [str(d) for d in data_dirs()]

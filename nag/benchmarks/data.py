@@ -10,7 +10,7 @@ Search order for a relative path such as ``nb201/nb201_table.csv.gz``:
 A missing file raises `DataNotFoundError` naming the file, every place searched and how to obtain it.
 
 Every file is checked against the SHA-256 the package expects (``nag/benchmarks/default/SHA256SUMS``, a copy of the data
-tree's ``SHA256SUMS``) before it is used: an edited or truncated file raises `NagRuntimeError` naming the file, both
+tree's ``SHA256SUMS``, and ``SHA256SUMS.packages`` for tables shipped by pinned PyPI packages) before it is used: an edited or truncated file raises `NagRuntimeError` naming the file, both
 hashes and how to restore it. A file is hashed once per content: the digest is remembered under the file's path, size,
 mtime, ctime and inode (``verified.json`` in the cache directory). ctime is in the key because no user-level call can set
 it back, so an edit that restores size and mtime still changes the key and the file is hashed again.
@@ -45,6 +45,7 @@ __all__ = [
     "file_sha256",
     "verify",
     "expected_checksums",
+    "package_checksums",
     "parse_checksums",
     "embedded_manifest",
     "EMBEDDED_PACKAGE_DIR",
@@ -137,6 +138,13 @@ def expected_checksums() -> dict[str, str]:
 
 
 @cache
+def package_checksums() -> dict[str, str]:
+    """The SHA-256 of the tables NAG reads from pinned PyPI packages (``nasbench_graph/<dataset>.bench`` of
+    ``nas-bench-graph==1.4.0``), from ``nag/benchmarks/default/SHA256SUMS.packages``; checked like the data files."""
+    return parse_checksums(_package_file("SHA256SUMS.packages").decode())
+
+
+@cache
 def embedded_manifest() -> dict:
     """The package's ``MANIFEST.json``: for each full-data path with an embedded stand-in, its file, SHA-256, rows,
     the columns kept and omitted, and the source file's SHA-256 (see ``experiments/build_default_data.py``)."""
@@ -204,7 +212,7 @@ def verify(path: Path, relpath: str) -> str:
         NagRuntimeError: the file's digest differs from the expected one (one line: the file, both digests, the fix).
     """
     digest = file_sha256(path)
-    expected = expected_checksums().get(relpath)
+    expected = expected_checksums().get(relpath) or package_checksums().get(relpath)
     if expected is not None and digest != expected:
         raise NagRuntimeError(
             f"data file {path}: sha256 {digest} differs from the expected {expected} (the file is damaged, "

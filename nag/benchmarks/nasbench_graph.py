@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from nag.benchmarks.base import Benchmark
-from nag.benchmarks.data import data_dirs, resolve
+from nag.benchmarks.data import data_dirs, resolve, verify
 from nag.errors import DataNotFoundError, InvalidChoiceError
 from nag.spaces.nasbench_graph import NASBenchGraphSpace, NBGArch
 
@@ -77,6 +77,7 @@ def bench_path(dataset: str) -> Path:
     Raises:
         InvalidChoiceError: ``dataset`` is not one of `DATASETS`.
         DataNotFoundError: the file is in neither place.
+        NagRuntimeError: the file differs from the pinned release's SHA-256.
     """
     if dataset not in DATASETS:
         raise InvalidChoiceError("dataset", dataset, DATASETS)
@@ -86,6 +87,7 @@ def bench_path(dataset: str) -> Path:
     if spec is not None and spec.origin:
         p = Path(spec.origin).parent / "light" / f"{dataset}.bench"
         if p.is_file():
+            verify(p, rel)  # a pickle: checked against the pinned release before it is loaded
             return p
         searched.append(str(p.parent))
     try:

@@ -297,7 +297,10 @@ def test_data_check_lists_embedded_and_missing(isolated, monkeypatch, capsys):
     code, out = _check(capsys)
     rows = {r["file"]: r for r in out["files"]}
     assert code == 1 and out["ok"] is False
-    assert set(rows) == set(data.expected_checksums()) | {"nas-bench-graph (PyPI)"}
+    assert set(rows) == set(data.expected_checksums()) | {
+        f"{rel} (PyPI nas-bench-graph)" for rel in data.package_checksums()
+    }
+    assert all(rows[f"{rel} (PyPI nas-bench-graph)"]["status"] == "ok" for rel in data.package_checksums())
     embedded = {f for f, r in rows.items() if r["status"] == "embedded"}
     assert embedded == set(data.embedded_manifest()["files"])
     assert rows["nb201/nb201_table.csv.gz"]["path"].startswith(
@@ -321,3 +324,15 @@ def test_data_check_flags_a_wrong_checksum(isolated, capsys):
     code, out = _check(capsys)
     rows = {r["file"]: r for r in out["files"]}
     assert code == 1 and rows[NB101_ZC]["status"] == "wrong checksum"
+
+
+def test_nas_bench_graph_table_is_verified_before_unpickling(isolated, monkeypatch):
+    from nag.benchmarks import nasbench_graph
+
+    rel = "nasbench_graph/proteins.bench"
+    p = nasbench_graph.bench_path("proteins")
+    assert data.package_checksums()[rel] == data.sha256(p) and len(data.package_checksums()) == 9
+    monkeypatch.setattr(data, "package_checksums", lambda: {rel: "f" * 64})
+    with pytest.raises(NagRuntimeError) as e:
+        nasbench_graph.bench_path("proteins")
+    assert str(p) in str(e.value) and "f" * 64 in str(e.value)

@@ -22,7 +22,7 @@ from bo.oracles import (
 )
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
-from tests.conftest import requires_nb101
+from tests.conftest import requires_images, requires_nb101
 
 torch.set_num_threads(1)
 
@@ -181,6 +181,7 @@ def test_domain_restricts_to_labelled_archs():
         Domain(get_space("nb201"), key="hash")
 
 
+@requires_images
 def test_training_free_oracle_table_and_compute(sp):
     from nag.benchmarks import get_benchmark
 
@@ -201,6 +202,7 @@ def test_training_free_oracle_table_and_compute(sp):
     assert e1.report["test_acc"] == pytest.approx(bench.query(a, "cifar10", "test_acc"))
 
 
+@requires_images
 def test_training_oracle_trains_for_real(sp):
     o = TrainingOracle(
         "nb201", epochs=1, n_train=512, n_val=256, n_test=256, batch_size=64, module_kwargs={"C": 8, "N": 1}

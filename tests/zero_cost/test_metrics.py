@@ -137,6 +137,7 @@ def test_jacob_cov_is_nan_when_the_input_never_reaches_the_output(space, batch):
     assert math.isnan(compute("jacob_cov", _net(space, NB201Arch(("none",) * 6)), batch))
 
 
+@requires_images
 def test_runner_caches_resumes_and_completes_a_torn_file(tmp_path, space):
     archs = [a.arch_str for a in space.sample(4, seed=11)]
     metrics = ["params", "synflow", "naswot"]
@@ -170,6 +171,7 @@ def test_runner_rejects_unknown_metrics_before_work(tmp_path):
     assert not (tmp_path / "c.jsonl").exists()
 
 
+@requires_images
 def test_runner_in_worker_processes_matches_serial(tmp_path, space):
     archs = [a.arch_str for a in space.sample(3, seed=5)]
     cfg = ZCConfig(batch_size=8, C=4, N=1)
