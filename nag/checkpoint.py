@@ -133,5 +133,7 @@ def missing_generator_error(space_name: str, path: str | Path) -> NagInputError:
     """The error for a space whose generator file is missing: where it looked and how to make one."""
     return NagInputError(
         f"checkpoint: no diffusion generator for space {space_name!r} ({str(path)!r} does not exist); accepted: a "
-        f"model file written by `nag train diffusion --space {space_name} --out RUN_DIR` (RUN_DIR/model.pt)"
+        f"model file written by `nag train diffusion --space {space_name} --out RUN_DIR` (RUN_DIR/model.pt), or "
+        f"an install from a checkout of the repository (`pip install -e .`), whose checkpoints/ holds every shipped "
+        f"generator (a wheel carries only diffusion_nb201.pt)"
     )
