@@ -243,8 +243,8 @@ SLOW_CLI = """
 import sys, time
 import bo.oracles
 evaluate = bo.oracles.BenchmarkOracle.evaluate
-def slow(self, archs):  # the real table oracle, slowed so that the signal lands mid-run
-    time.sleep(0.05)
+def slow(self, archs):  # the real table oracle, slowed so that the signal lands mid-run even on a loaded machine
+    time.sleep(0.3)
     return evaluate(self, archs)
 bo.oracles.BenchmarkOracle.evaluate = slow
 from nag.cli import main
@@ -263,7 +263,7 @@ def test_interrupted_search_saves_and_resumes_identically(tmp_path, oracle, sig,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=ENV,
+        env={**ENV, "PYTHONUNBUFFERED": "1"},  # each query line reaches us when printed, not at exit
     )
     for n, _ in enumerate(p.stdout, 1):
         if n == 6:
