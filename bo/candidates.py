@@ -158,6 +158,10 @@ class DiffusionBO:
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)
         self.model = None
         if proposals == "diffusion":
+            if not self.path.is_file() and checkpoint:
+                raise InvalidChoiceError(
+                    "checkpoint", str(self.path), ["an existing model file (RUN_DIR/model.pt)"]
+                )
             if not self.path.is_file():
                 raise missing_generator_error(self.space.name, self.path)
             self.model = GraphDiffusionModel.load(self.path, user_given=bool(checkpoint))

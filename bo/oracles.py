@@ -333,9 +333,7 @@ def benchmark_signal(space: str, dataset: str, signal: str) -> tuple[str, str]:
         aliases = SIGNAL_ALIASES.get(sp, {})
         accepted = [a for a, n in aliases.items() if available(n)]
         signal = next((a for a, n in aliases.items() if n == signal), signal)  # as the user typed it
-        raise InvalidChoiceError(
-            f"signal (dataset {ds})", signal, accepted or [s for s in SIGNALS[sp] if available(s)]
-        )
+        raise InvalidChoiceError("signal", signal, accepted or [s for s in SIGNALS[sp] if available(s)])
     return sig_ds, metric
 
 

@@ -1455,6 +1455,8 @@ def report_cmd(
     """Markdown table over search runs (mean ± sd over seeds), and PNG plots with --out."""
     from bo.report import write_report
 
+    if out:
+        _check_out_dir("--out", out)
     try:
         text, files = write_report(run_dirs, out or None)
     except FileNotFoundError as e:
@@ -1534,7 +1536,7 @@ def _exit_code(argv: list[str] | None) -> int:
         rc = e.exit_code
     except Exception as e:  # a bug or an unforeseen failure: one line naming the step, exit 1
         _traceback_if_debug()
-        step = " ".join(a for a in (argv or [])[:2] if not a.startswith("-")) or "nag"
+        step = _step_name(sys.argv[1:] if argv is None else argv)
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         hint = "" if _GLOBAL["debug"] else " (run with --debug for the traceback)"
         print(f"error: {step} failed: {type(e).__name__}{': ' + msg if msg else ''}{hint}", file=sys.stderr)
@@ -1546,6 +1548,14 @@ def _exit_code(argv: list[str] | None) -> int:
             return 143
         print("interrupted (SIGINT)", file=sys.stderr)
     return rc
+
+
+def _step_name(argv: list[str]) -> str:
+    """The subcommand an argument list ran (``train predictor``), for one-line failure messages."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "nag"
+    return " ".join(words[:2]) if words[0] in ("train", "zc", "data") else words[0]
 
 
 def _traceback_if_debug() -> None:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from nag.checkpoint import checkpoint_error, load_checkpoint
+from nag.errors import InvalidChoiceError
 from nag.graph import ArchGraph
 from nag.io import atomic_write_bytes
 
@@ -102,17 +103,16 @@ def load_predictor(path: str | Path, *, user_given: bool = True) -> Predictor:
     Read through `nag.checkpoint.load_checkpoint` (``weights_only``: tensors and plain containers only).
 
     Raises:
-        NagInputError | NagRuntimeError: (a user-given | a found) file that is missing, hostile, damaged, lacks a
-            field, or whose ``kind`` is not registered in `PREDICTOR_CLASSES`; the message names the file.
+        NagInputError | NagRuntimeError: (a user-given | a found) file that is missing, hostile, damaged or lacks a
+            field; the message names the file.
+        InvalidChoiceError: the checkpoint's ``kind`` is not registered in `PREDICTOR_CLASSES` (the file named).
     """
     import importlib
 
     state = load_checkpoint(path, CHECKPOINT_EXPECTED, user_given=user_given)
     kind = state.get("kind")
     if kind not in PREDICTOR_CLASSES:
-        raise checkpoint_error(
-            path, f"has kind {kind!r}, not a registered predictor", CHECKPOINT_EXPECTED, user_given
-        )
+        raise InvalidChoiceError(f"kind of checkpoint {str(path)!r}", kind, list(PREDICTOR_CLASSES))
     module, cls = PREDICTOR_CLASSES[kind].split(":")
     try:
         return getattr(importlib.import_module(module), cls).from_state(state)

@@ -644,3 +644,13 @@ def test_zc_compute_writes_nothing_into_the_working_directory(capsys, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["zc.csv"]
     assert (tmp_path / "cache" / "zc" / "cache.jsonl").read_text().count("\n") == 2
+
+
+def test_failure_line_names_the_subcommand_and_report_out_checked(capsys, tmp_path):
+    from nag.cli import _step_name
+
+    assert _step_name(["--debug", "train", "predictor", "--out", "x.pt"]) == "train predictor"
+    assert _step_name(["report", "/runs/a", "--out", "d"]) == "report" and _step_name([]) == "nag"
+    (tmp_path / "f").write_text("x")
+    code, _, err = run(["report", str(tmp_path), "--out", str(tmp_path / "f")], capsys)
+    assert code == 2 and err.startswith("error: --out:") and "is a file" in err
