@@ -15,7 +15,7 @@ from predictors.zero_cost import compute
 from predictors.zero_cost.data import fashion_mnist_batch
 from predictors.zero_cost.metrics import SHARED_GRADIENT_METRICS, gradient_metrics
 from predictors.zero_cost.runner import ZCConfig, compute_arch
-from tests.conftest import IMAGES, skip_unless_data
+from tests.conftest import IMAGES, requires_images, skip_unless_data
 
 torch.set_num_threads(1)
 
@@ -66,6 +66,7 @@ def test_shared_pass_subset_and_bad_names(space, batch):
         gradient_metrics(net, batch, ("synflow",))
 
 
+@requires_images
 def test_runner_shares_the_pass_and_keeps_values(space):
     cfg = ZCConfig(batch_size=8, C=8, N=1)
     recs = compute_arch(ARCHS[0], ["grad_norm", "snip", "synflow", "fisher"], cfg)
