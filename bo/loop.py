@@ -282,6 +282,37 @@ class BOState:
             "stop_reason": self.stop_reason,
         }
 
+    def pick(self) -> dict[str, Any]:
+        """The search's answer as one record (what ``nag search`` prints last and writes as ``pick`` in ``--json``):
+        the pick (native notation), its query number, signal and report values, the best report among queried, the
+        query count and cost, and the pick's index in the space's enumeration where the space has one."""
+        s = self.summary()
+        metric = s["report_metric"] or "test_acc"
+        rep = s["pick_report"]
+        found = s["pick"] is not None
+        short = metric.removesuffix("_acc").removesuffix("_perf") or metric
+        out: dict[str, Any] = {
+            "arch": s["pick"],
+            "query": s["pick_query"],
+            "signal": s["pick_signal"] if found else None,
+            metric: rep.get(metric) if found else None,
+            "report": rep,
+            f"best_{short}_among_queried": s["best_report_among_queried"],
+            "queries": s["n_queries"],
+            "free": s["n_free"],
+            "query_cost_s": s["query_cost_s"],
+            "cost_known": s["cost_known"],
+            "stop_reason": s["stop_reason"],
+        }
+        space_name = self.config.oracle.get("space")
+        if found and space_name:
+            from nag.spaces import get_space
+
+            sp = get_space(space_name)
+            if hasattr(sp, "index"):
+                out["index"] = sp.index(sp.parse(s["pick"]))
+        return out
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (NaN written as ``null``)."""

@@ -729,9 +729,12 @@ def generate_cmd(
                                  [f"a generator trained on {sp.name}"])  # fmt: skip
     _check_int("--steps", steps, 1, model.schedule.num_train_timesteps, " (the model's diffusion timesteps)")
     if guided:
-        maximize_c, constraint_c, pareto_c = conditions
-        _guided_generate(sp, model, n, seed, steps, solver, maximize_c, constraint_c, pareto_c, n_train,
-                         guidance_scale, constraint_scale, schedule, pool, out_path, quiet)  # fmt: skip
+        from predictors.design import design
+
+        res = design(sp, model, conditions, n, n_train=n_train, guidance_scale=guidance_scale,
+                     constraint_scale=constraint_scale, schedule=schedule, pool=pool, seed=seed, steps=steps,
+                     solver=solver)  # fmt: skip
+        _print_design(sp, res, out_path, quiet)
         return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
     lines = [sp.format(a) for a in res.archs]
@@ -748,170 +751,27 @@ def generate_cmd(
         _console(stderr=True).print(t)
 
 
-def _condition(sp, text: str, field: str, kind: str):
-    """Parse one ``--maximize`` / ``--constraint`` / ``--pareto`` part; ``latency_edgegpu`` (the table's spelling)
-    is read as ``latency:edgegpu``."""
-    from nag.guidance import Condition, parse_condition
-    from predictors.objectives import TARGETS
-
-    cond = parse_condition(
-        text, field_name=field, require_bound={"maximize": False, "constraint": True}.get(kind)
-    )
-    head, sep, tail = cond.target.partition("_")
-    if sep and cond.qualifier is None and head in ("latency", "energy", "accuracy"):
-        cond = Condition(head, tail, cond.op, cond.bound)
-    accepted = TARGETS.get(sp.name)
-    if accepted is None:
-        raise InvalidChoiceError("space", sp.name, list(TARGETS))
-    if cond.target not in accepted:
-        raise InvalidChoiceError("target", cond.target, accepted)
-    return cond
-
-
-def _reachable(sp, cond) -> tuple[float, float] | None:
-    """``(min, max)`` of a condition's true values over the space where a table or formula gives them cheaply."""
-    import numpy as np
-
-    from nag.benchmarks import get_benchmark
-
-    if sp.name != "nb201":
-        return None
-    bench = get_benchmark("nb201")
-    if cond.target == "params":
-        v = np.asarray(sp.num_params(list(sp.enumerate())), dtype=float) / 1e6
-    elif cond.target in ("latency", "energy"):
-        v = bench.column("cifar10", f"{cond.target}_{cond.qualifier}")
-    elif cond.target == "accuracy":
-        v = bench.column(bench.resolve_dataset(cond.qualifier or "cifar10"), "test_acc")
-    else:
-        return None
-    return float(np.nanmin(v)), float(np.nanmax(v))
-
-
-def _check_condition(sp, cond, field: str, text: str):
-    """Unknown datasets / devices and bounds nothing in the space can meet, before any predictor is trained."""
-    from nag.benchmarks import get_benchmark
-
-    if cond.target == "accuracy" and cond.qualifier:
-        get_benchmark(sp.name).resolve_dataset(cond.qualifier)
-    if cond.target in ("latency", "energy"):
-        from predictors.latency import latency_metrics
-
-        devices = sorted(
-            {m.split("_", 1)[1] for m in latency_metrics("cifar10") if m.startswith(cond.target + "_")}
-        )
-        if not cond.qualifier:
-            raise InvalidChoiceError(field, text, [f"{cond.target}:{d}" for d in devices])
-        if cond.qualifier not in devices:
-            raise InvalidChoiceError("device", cond.qualifier, devices)
-    if cond.op is None:
-        return
-    rng = _reachable(sp, cond)
-    if rng is None:
-        return
-    lo, hi = rng
-    if (cond.op == "<=" and cond.bound < lo) or (cond.op == ">=" and cond.bound > hi):
-        need = (
-            f"{cond.name}<=b with b >= {lo:.4g}" if cond.op == "<=" else f"{cond.name}>=b with b <= {hi:.4g}"
-        )
-        raise NagInputError(f"{field}: {text!r} cannot be met by any architecture of {sp.name} (values "
-                            f"{lo:.4g}..{hi:.4g}); accepted: {need}")  # fmt: skip
-
-
 def _check_guided(sp, maximize: list[str], constraints: list[str], pareto: str, n_train: int, schedule: str):
-    """Every guided-generation argument checked before the model is loaded or a predictor trained.
-
-    Returns:
-        ``(maximize, constraints, pareto_cost)`` as `nag.guidance.Condition` objects (``pareto_cost`` ``None``
-        without ``--pareto``; then its objective is the single ``maximize`` entry).
-    """
+    """Every guided-generation argument checked before the model is loaded or a predictor trained; returns the
+    `predictors.design.DesignRequest`."""
     from nag.guidance import SCHEDULES
+    from predictors.design import parse_request
 
     _check_choice("--schedule", schedule, SCHEDULES)
     size = _space_size(sp)
     _check_int("--n-train", n_train, 2, None if size is None else size - 1)
-    pareto_cost = None
-    if pareto:
-        parts = [p.strip() for p in pareto.split(",")]
-        if len(parts) != 2 or not all(parts):
-            raise NagInputError(f"pareto: {pareto!r} must name two targets; accepted: OBJECTIVE,COST, e.g. "
-                                "accuracy:cifar10,latency:pixel3")  # fmt: skip
-        if maximize:
-            raise NagInputError(f"maximize: {maximize[0]!r} cannot be combined with --pareto, whose first part "
-                                "is the objective; accepted: --pareto OBJECTIVE,COST alone")  # fmt: skip
-        maximize = [parts[0]]
-        pareto_cost = _condition(sp, parts[1], "pareto", "maximize")
-        _check_condition(sp, pareto_cost, "pareto", parts[1])
-        if not hasattr(sp, "enumerate"):
-            raise NagInputError(f"pareto: space {sp.name!r} has no enumeration to set the sweep's bounds; "
-                                "accepted: nb201")  # fmt: skip
-    objs = [_condition(sp, m, "maximize", "maximize") for m in maximize]
-    cons = [_condition(sp, c, "constraint", "constraint") for c in constraints]
-    for cond, text in zip(objs, maximize, strict=True):
-        _check_condition(sp, cond, "maximize", text)
-    for cond, text in zip(cons, constraints, strict=True):
-        _check_condition(sp, cond, "constraint", text)
-    return objs, cons, pareto_cost
+    return parse_request(sp, maximize, constraints, pareto)
 
 
-def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, pareto, n_train, scale, c_scale,
-                     schedule, pool, out, quiet) -> None:  # fmt: skip
-    """`nag generate` with objectives / constraints / a Pareto sweep (see `generate_cmd`); ``maximize``,
-    ``constraints`` and ``pareto`` (the sweep's cost, or ``None``) are checked `nag.guidance.Condition` objects."""
+def _print_design(sp, res, out: Path | None, quiet: bool) -> None:
+    """`nag generate`'s guided output: one line per architecture with predicted and true values, then a summary
+    table on stderr (``res``: a `predictors.design.DesignResult`)."""
     import numpy as np
 
-    from nag.guidance import (
-        constraint as constraint_term,
-    )
-    from nag.guidance import (
-        guided_generate,
-        hypervolume_2d,
-        objective,
-        pareto_generate,
-        pareto_mask,
-        scale_schedule,
-    )
-    from predictors.objectives import build_target
-
-    sched = scale_schedule(schedule, model.schedule.num_train_timesteps)
-    kw = {"n_train": n_train, "seed": seed}
-    objs = [build_target(sp, m, model, kind="maximize", **kw) for m in maximize]
-    cons = [build_target(sp, c, model, kind="constraint") for c in constraints]
-    terms = [objective(t.guide, scale=scale, schedule=sched, name=str(t.condition)) for t in objs]
-    for c in cons:
-        width = 0.05 * max(abs(c.condition.bound), 1e-6)
-        terms.append(constraint_term(c.guide, c.condition.bound, c.condition.op, width=width, scale=c_scale,
-                                     schedule=sched, name=str(c.condition)))  # fmt: skip
-
-    def feasible(archs):
-        ok = np.ones(len(archs), dtype=bool)
-        for c in cons:
-            ok &= c.condition.satisfied(c.predict(archs))
-        return ok
-
-    rank = (lambda archs: sum(t.predict(archs) for t in objs)) if objs else None
-    if pareto is not None:
-        cost = build_target(sp, pareto, model)
-        values = cost.predict(list(sp.enumerate()))
-        bounds = np.quantile(values, np.linspace(0.02, 0.98, max(3, min(12, n // 5))))
-
-        def evaluate(archs):
-            return np.stack([objs[0].predict(archs), cost.predict(archs)], 1)
-
-        res = pareto_generate(model, sp, terms[0], cost.guide, bounds, evaluate, n_per_bound=max(1, n // len(bounds)),
-                              schedule=sched, cost_scale=c_scale, seed=seed, steps=steps, solver=solver)  # fmt: skip
-        archs = res.front_archs
-        shown = [objs[0], cost]
-    else:
-        res = guided_generate(model, sp, n, terms, feasible=feasible if cons else None, rank=rank,
-                              pool=pool or (4 * n if objs else n), seed=seed, steps=steps, solver=solver)  # fmt: skip
-        archs, shown = res.archs, objs + cons
-    pred = [t.predict(archs) for t in shown]
-    true = [t.truth(archs) if t.truth else None for t in shown]
     lines = []
-    for i, a in enumerate(archs):
+    for i, a in enumerate(res.archs):
         parts = [sp.format(a)]
-        for t, p, tv in zip(shown, pred, true, strict=True):
+        for t, p, tv in zip(res.targets, res.predicted, res.true, strict=True):
             shown_true = "" if tv is None else f" true {tv[i]:.3f}"
             parts.append(f"{t.condition.name} pred {p[i]:.3f}{shown_true} {t.unit}")
         lines.append(parts)
@@ -923,15 +783,11 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
         return
     from rich.table import Table
 
-    con = _console(stderr=True)
-    tab = Table(title=f"{len(archs)} architectures ({'Pareto front' if pareto else 'guided'})")
-    tab.add_column("target")
-    tab.add_column("predicted mean")
-    tab.add_column("true mean")
-    tab.add_column("true best")
-    tab.add_column("truly feasible")
-    for t, p, tv in zip(shown, pred, true, strict=True):
-        lower = t.condition.upper or (pareto and t is shown[-1])
+    tab = Table(title=f"{len(res.archs)} architectures ({'Pareto front' if res.pareto else 'guided'})")
+    for col in ("target", "predicted mean", "true mean", "true best", "truly feasible"):
+        tab.add_column(col)
+    for t, p, tv in zip(res.targets, res.predicted, res.true, strict=True):
+        lower = t.condition.upper or (res.pareto and t is res.targets[-1])
         best = "" if tv is None else f"{(np.nanmin(tv) if lower else np.nanmax(tv)):.3f}"
         feas = (
             "" if tv is None or not t.condition.is_constraint else f"{t.condition.satisfied(tv).mean():.0%}"
@@ -939,18 +795,14 @@ def _guided_generate(sp, model, n, seed, steps, solver, maximize, constraints, p
         tab.add_row(str(t.condition), f"{np.mean(p):.3f}", "" if tv is None else f"{np.nanmean(tv):.3f}",
                     best, feas)  # fmt: skip
     caption = f"{res.attempts} samples drawn, {res.seconds:.1f} s"
-    if pareto:
-        true_pts = np.stack([true[0], true[1]], 1) if true[0] is not None and true[1] is not None else None
-        if true_pts is not None:
-            allv = np.stack([shown[0].truth(list(sp.enumerate())), shown[1].truth(list(sp.enumerate()))], 1)
-            ref = (float(np.nanmin(allv[:, 0])), float(np.nanmax(allv[:, 1])))
-            hv = hypervolume_2d(true_pts, ref)
-            hv_true = hypervolume_2d(allv[pareto_mask(allv, (True, False))], ref)
-            caption += f"; hypervolume (true values) {hv:.3f} = {hv / hv_true:.1%} of the true front's"
+    if res.pareto:
+        if res.hypervolume is not None:
+            caption += (f"; hypervolume (true values) {res.hypervolume:.3f} = "
+                        f"{res.hypervolume / res.hypervolume_true_front:.1%} of the true front's")  # fmt: skip
     else:
         caption += f"; {res.infeasible} rejected by constraints, {res.duplicates} repeats"
     tab.caption = caption
-    con.print(tab)
+    _console(stderr=True).print(tab)
 
 
 @zc_app.command("compute")
@@ -1157,33 +1009,6 @@ def _print_query(row: dict) -> None:
         f"{row['query']:4d}  {row['phase']:8s}  signal {row['signal']:8.3f}  {cost}  {row['arch']}{flag}",
         flush=True,
     )
-
-
-def _pick(state) -> dict:
-    s = state.summary()
-    metric = s["report_metric"] or "test_acc"
-    rep = s["pick_report"]
-    out = {
-        "arch": s["pick"],
-        "query": s["pick_query"],
-        "signal": s["pick_signal"] if s["pick"] is not None else None,
-        metric: rep.get(metric) if s["pick"] is not None else None,
-        "report": rep,
-        f"best_{metric.removesuffix('_acc').removesuffix('_perf') or metric}_among_queried": s[
-            "best_report_among_queried"
-        ],
-        "queries": s["n_queries"],
-        "free": s["n_free"],
-        "query_cost_s": s["query_cost_s"],
-        "cost_known": s["cost_known"],
-        "stop_reason": s["stop_reason"],
-    }
-    if state.config.oracle.get("space") == "nb201" and s["pick"] is not None:
-        from nag.spaces import get_space
-
-        sp = get_space("nb201")
-        out["index"] = sp.index(sp.parse(s["pick"]))
-    return out
 
 
 def _json_safe(obj):
@@ -1400,7 +1225,7 @@ def search_cmd(
         raise
     show(state)  # a resumed run that had nothing left to do prints its queries here
     print(f"run directory: {run_dir}", file=sys.stderr)
-    pick = _pick(state)
+    pick = state.pick()
     cfg = state.config
     if as_json:
         rows = [_query_row(state, i) for i in range(state.n_queries)]
