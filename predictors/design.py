@@ -237,7 +237,9 @@ def design(
     from predictors.objectives import build_target
 
     sched = scale_schedule(schedule, model.schedule.num_train_timesteps)
-    objs = [build_target(space, m, model, kind="maximize", n_train=n_train, seed=seed) for m in request.maximize]
+    objs = [
+        build_target(space, m, model, kind="maximize", n_train=n_train, seed=seed) for m in request.maximize
+    ]
     cons = [build_target(space, c, model, kind="constraint") for c in request.constraints]
     terms = [objective(t.guide, scale=guidance_scale, schedule=sched, name=str(t.condition)) for t in objs]
     for c in cons:
