@@ -44,7 +44,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,6 +52,7 @@ import numpy as np
 
 from bo.oracles import Domain, Evaluation, Oracle, build_oracle
 from bo.rundir import RunFileError, RunLock, expect, expect_int, expect_list, expect_number, read_json_file
+from nag.config import Config, ConfigError
 from nag.errors import InvalidChoiceError, NagInputError
 from nag.io import atomic_write_text, remove_stale_temps
 
@@ -81,7 +82,7 @@ STATE_VERSION = 1
 
 # ---------------------------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Config):
     """Everything a search run depends on (written to ``config.json`` and inside ``state.json``).
 
     Attributes:
@@ -114,19 +115,24 @@ class RunConfig:
         return self.max_stall if self.max_stall is not None else 100 + 10 * self.budget
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return asdict(self)
+        """A JSON-able dict (`Config.to_dict`)."""
+        return self.to_dict()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunConfig:
-        """Inverse of `to_json`, checking every field.
+        """Inverse of `to_json`, checking every field (`Config.from_dict`, with the run files' messages).
 
         Raises:
-            ValueError: a field is missing or of the wrong type or range; the message names it (``config.budget``).
+            ValueError: a field is unknown, missing or of the wrong type or range; the message names it
+                (``config.budget``).
         """
         if not isinstance(d, dict):
             raise ValueError(f"'config' must be an object, got {type(d).__name__}")
         p = "config."
+        accepted = [f.name for f in fields(cls)]
+        unknown = [k for k in d if k not in accepted]
+        if unknown:
+            raise ConfigError(f"'config.{unknown[0]}': unknown key; accepted: {', '.join(accepted)}")
         kw: dict[str, Any] = {
             "method": expect(d, "method", str, "a method name", p),
             "oracle": expect(d, "oracle", dict, "an object (the oracle's description)", p),

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from nag.diffusion.schedules import DEFAULT_SOLVER, DEFAULT_STEPS
 from nag.errors import (
     DataNotFoundError,
     InvalidArchitectureError,
@@ -649,8 +650,10 @@ def generate_cmd(
         bool, typer.Option("--unique/--no-unique", help="n distinct architectures, or i.i.d.")
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help=_SEED_HELP)] = 0,
-    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 10,
-    solver: Annotated[str, typer.Option("--solver", help="dpm (DPM-Solver++), ddim, ddpm or pc.")] = "dpm",
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = DEFAULT_STEPS,
+    solver: Annotated[
+        str, typer.Option("--solver", help="dpm (DPM-Solver++), ddim, ddpm or pc.")
+    ] = DEFAULT_SOLVER,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Model file (default: checkpoints/).")] = "",
     out: Annotated[str, typer.Option("--out", help="Write the architectures to FILE (.jsonl or .csv).")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,

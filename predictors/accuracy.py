@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from nag.config import Config
 from nag.errors import InvalidChoiceError
 from nag.graph import ArchGraph
 from predictors.base import Prediction, Predictor
@@ -43,7 +44,7 @@ FORMAT = "nag.predictor/1"
 
 
 @dataclass(frozen=True)
-class AccuracyPredictorConfig:
+class AccuracyPredictorConfig(Config):
     """Model and training settings of an `EnsemblePredictor` (stored in its checkpoint).
 
     Attributes:
@@ -95,18 +96,6 @@ class AccuracyPredictorConfig:
             raise ValueError(f"ensemble: must be >= 1, got {self.ensemble}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction: must be in [0, 1), got {self.val_fraction}")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ops"], d["feature_names"] = list(self.ops), list(self.feature_names)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AccuracyPredictorConfig:
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        d["ops"], d["feature_names"] = tuple(d["ops"]), tuple(d.get("feature_names", ()))
-        return cls(**d)
 
 
 def graph_statistics(X: torch.Tensor, A: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -557,7 +546,7 @@ class EnsemblePredictor(Predictor):
         if state["schedule"] is not None:
             from nag.diffusion.schedules import ScheduleConfig
 
-            p.schedule = ScheduleConfig(**state["schedule"])
+            p.schedule = ScheduleConfig.from_dict(state["schedule"])
             if p.schedule.fingerprint() != state["schedule_fingerprint"]:
                 raise ValueError("checkpoint schedule_fingerprint does not match its schedule config")
         p.metrics = dict(state.get("metrics", {}))

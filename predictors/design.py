@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nag.diffusion.schedules import DEFAULT_SOLVER, DEFAULT_STEPS
 from nag.errors import InvalidChoiceError, NagInputError
 from nag.guidance import Condition, parse_condition
 
@@ -205,8 +206,8 @@ def design(
     schedule: str = "cosine",
     pool: int = 0,
     seed: int = 0,
-    steps: int = 10,
-    solver: str = "dpm",
+    steps: int = DEFAULT_STEPS,
+    solver: str = DEFAULT_SOLVER,
 ) -> DesignResult:
     """``n`` architectures generated for ``request`` (see the module docstring).
 

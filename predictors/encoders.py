@@ -21,18 +21,19 @@ predictors).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from nag.config import Config
 from nag.graph import ArchGraph
 
 __all__ = ["EncoderConfig", "DAGEncoder", "KLinear", "KLayerNorm", "timestep_embedding", "soft_adjacency"]
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(Config):
     """Size of a `DAGEncoder`.
 
     Attributes:
@@ -46,9 +47,6 @@ class EncoderConfig:
     hidden: int = 64
     layers: int = 3
     time_embedding: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

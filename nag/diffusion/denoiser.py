@@ -17,17 +17,19 @@ graph-transformer, has 4M, 89% in its output head).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nag.config import Config
+
 __all__ = ["DenoiserConfig", "GraphDenoiser", "dag_attention_mask"]
 
 
 @dataclass(frozen=True)
-class DenoiserConfig:
+class DenoiserConfig(Config):
     """Shape and size of a `GraphDenoiser`.
 
     Attributes:
@@ -44,7 +46,7 @@ class DenoiserConfig:
     num_nodes: int
     num_ops: int
     generate_edges: bool = False
-    d_model: int = 96
+    d_model: int = 64
     n_layers: int = 3
     n_heads: int = 4
     ffn_mult: int = 2
@@ -53,9 +55,6 @@ class DenoiserConfig:
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model: {self.d_model} is not divisible by n_heads={self.n_heads}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def dag_attention_mask(adjacency: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nag.config import Config
+from nag.diffusion.denoiser import DenoiserConfig
 from nag.diffusion.model import GraphDiffusionModel
 from nag.diffusion.schedules import ScheduleConfig
 from nag.graph import ArchGraph
@@ -28,7 +30,7 @@ __all__ = ["TrainConfig", "GraphDataModule", "LitDiffusion", "train_diffusion", 
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Everything a diffusion training run depends on (stored in the checkpoint).
 
     Attributes:
@@ -57,22 +59,12 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     ema_decay: float = 0.999
-    d_model: int = 64
-    n_layers: int = 3
-    n_heads: int = 4
-    ffn_mult: int = 2
+    # the denoiser's size: its defaults are `DenoiserConfig`'s (one source)
+    d_model: int = DenoiserConfig.d_model
+    n_layers: int = DenoiserConfig.n_layers
+    n_heads: int = DenoiserConfig.n_heads
+    ffn_mult: int = DenoiserConfig.ffn_mult
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["schedule"] = self.schedule.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        d["schedule"] = ScheduleConfig(**d["schedule"])
-        return cls(**d)
 
 
 def training_archs(space, cfg: TrainConfig) -> tuple[list, list]:

@@ -237,14 +237,14 @@ class GraphDiffusionModel(nn.Module):
             raise ValueError(
                 f"checkpoint format: unknown value {state.get('format')!r}; accepted: nag.diffusion/1"
             )
-        schedule = ScheduleConfig(**state["schedule"])
+        schedule = ScheduleConfig.from_dict(state["schedule"])
         if schedule.fingerprint() != state["schedule_fingerprint"]:
             raise ValueError("checkpoint schedule_fingerprint does not match its schedule config")
         m = cls(
             state["space"],
             tuple(state["ops"]),
             schedule,
-            DenoiserConfig(**state["denoiser"]),
+            DenoiserConfig.from_dict(state["denoiser"]),
             state["op_mask"],
             state["fixed_adjacency"],
             state["node_count_probs"],

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from nag.diffusion.model import GraphDiffusionModel
+from nag.diffusion.schedules import DEFAULT_SOLVER, DEFAULT_STEPS
 from nag.graph import ArchGraph
 from nag.spaces.base import StructuredDecodeSpace
 
@@ -109,8 +110,8 @@ def sample(
     space,
     n: int,
     *,
-    steps: int = 20,
-    solver: str = "ddim",
+    steps: int = DEFAULT_STEPS,
+    solver: str = DEFAULT_SOLVER,
     guidance: Sequence[GuidanceTerm] = (),
     seed: int = 0,
     batch_size: int = 1000,
@@ -124,8 +125,8 @@ def sample(
         model: trained model (its ``space_name`` must be ``space.name``).
         space: the `SearchSpace` to decode into.
         n: number of samples.
-        steps: denoising steps (20 is enough for DDIM/DPM-Solver; the reference uses 1,000).
-        solver: ``"ddim"``, ``"dpm"``, ``"ddpm"`` or ``"pc"`` (predictor-corrector: one Langevin corrector step
+        steps: denoising steps (default `DEFAULT_STEPS`; the reference uses 1,000).
+        solver: ``"dpm"`` (default), ``"ddim"``, ``"ddpm"`` or ``"pc"`` (predictor-corrector: one Langevin corrector step
             before every ancestral step, Song et al. 2021 — the reference's sampler, two network calls per step).
         guidance: terms whose gradients steer sampling.
         seed: seeds the initial noise and any ancestral noise.

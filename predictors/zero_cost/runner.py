@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from nag.config import Config
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
 from nag.spaces.nb201 import NB201Arch
@@ -47,7 +48,7 @@ DATA_SOURCES = ("fashion_mnist", "gaussian")
 
 
 @dataclass(frozen=True)
-class ZCConfig:
+class ZCConfig(Config):
     """Settings of a run: the minibatch and the network every metric sees.
 
     Attributes:
