@@ -29,7 +29,9 @@ EXAMPLES: list[Config] = [
     AccuracyPredictorConfig(ops=("a", "b"), feature_names=("synflow",), noise_aware=True),
     ZCConfig(),
     ZCConfig(data="gaussian", batch_size=8, seed=2),
-    RunConfig(method="random", oracle={"kind": "benchmark", "space": "nb201"}, budget=5, method_options={"x": 1}),
+    RunConfig(
+        method="random", oracle={"kind": "benchmark", "space": "nb201"}, budget=5, method_options={"x": 1}
+    ),
 ]
 
 
@@ -51,12 +53,24 @@ def test_unknown_key_is_refused_naming_it(cfg):
 @pytest.mark.parametrize(
     "cls, d, message",
     [
-        (ScheduleConfig, {"num_train_timesteps": "1000"}, "ScheduleConfig.num_train_timesteps: must be an integer"),
+        (
+            ScheduleConfig,
+            {"num_train_timesteps": "1000"},
+            "ScheduleConfig.num_train_timesteps: must be an integer",
+        ),
         (ScheduleConfig, {"beta_schedule": "cosine"}, "beta_schedule: unknown value 'cosine'; accepted: "),
         (DenoiserConfig, {"num_nodes": 8}, "DenoiserConfig.num_ops: missing"),
-        (DenoiserConfig, {"num_nodes": 8, "num_ops": 5, "generate_edges": 1}, "generate_edges: must be a boolean"),
+        (
+            DenoiserConfig,
+            {"num_nodes": 8, "num_ops": 5, "generate_edges": 1},
+            "generate_edges: must be a boolean",
+        ),
         (EncoderConfig, {"num_ops": True}, "num_ops: must be an integer, got a boolean"),
-        (TrainConfig, {"schedule": {"beta_end": "x"}}, "TrainConfig.schedule.beta_end: must be a finite number"),
+        (
+            TrainConfig,
+            {"schedule": {"beta_end": "x"}},
+            "TrainConfig.schedule.beta_end: must be a finite number",
+        ),
         (TrainConfig, {"lr": float("nan")}, "lr: must be a finite number"),
         (AccuracyPredictorConfig, {"ops": "abc"}, "ops: must be a list"),
         (ZCConfig, [], "ZCConfig: must be an object, got a list"),
@@ -96,7 +110,12 @@ def test_one_source_of_defaults():
     from predictors.design import design
 
     dn, tr = DenoiserConfig(num_nodes=1, num_ops=1), TrainConfig()
-    assert (tr.d_model, tr.n_layers, tr.n_heads, tr.ffn_mult) == (dn.d_model, dn.n_layers, dn.n_heads, dn.ffn_mult)
+    assert (tr.d_model, tr.n_layers, tr.n_heads, tr.ffn_mult) == (
+        dn.d_model,
+        dn.n_layers,
+        dn.n_heads,
+        dn.ffn_mult,
+    )
     for fn in (sample, design, ScheduleConfig.sampler_scheduler):
         ps = inspect.signature(fn).parameters
         assert (ps["steps"].default, ps["solver"].default) == (DEFAULT_STEPS, DEFAULT_SOLVER)
