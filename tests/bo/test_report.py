@@ -12,6 +12,7 @@ import torch
 from bo.loop import BOState, InitialDesignWarning, RunConfig, run_search
 from bo.oracles import BenchmarkOracle, TrainingOracle
 from bo.report import Group, RunRecord, markdown, method_label, seeds_label, write_report
+from tests.conftest import requires_nb101
 
 torch.set_num_threads(1)
 
@@ -54,6 +55,7 @@ def test_real_training_runs_fill_dataset_and_signal(tmp_path):
     assert row[7] == "52.25 ± 0.00"  # the pick (best validation) and its test accuracy
 
 
+@requires_nb101
 def test_missing_report_values_are_named_not_nan(tmp_path):
     """NAS-Bench-101's table lacks the test accuracy of some cells: the report says so, without NumPy warnings."""
     with warnings.catch_warnings():
