@@ -280,6 +280,7 @@ def query_cmd(
 
     if note := describe_sources(bench.data_sources):
         print(note)
+        _GLOBAL["data_noted"] = True
 
 
 def _metric_name(bench, dataset: str, name: str) -> str:
@@ -1344,6 +1345,7 @@ def _exit_code(argv: list[str] | None) -> int:
     click_error, click_exit = _click_exceptions()
     _GLOBAL["debug"] = False
     _GLOBAL["terminated"] = False
+    _GLOBAL["data_noted"] = False
     try:
         rc = app(args=argv, standalone_mode=False)
     except _INPUT_ERRORS as e:
@@ -1370,12 +1372,26 @@ def _exit_code(argv: list[str] | None) -> int:
         print(f"error: {step} failed: {type(e).__name__}{': ' + msg if msg else ''}{hint}", file=sys.stderr)
         return 1
     rc = rc if isinstance(rc, int) else 0
+    if rc == 0:
+        _note_embedded_data()
     if rc == 130:  # typer turns KeyboardInterrupt (and so `Terminated`) into exit code 130
         if _GLOBAL["terminated"]:
             print("terminated (SIGTERM)", file=sys.stderr)
             return 143
         print("interrupted (SIGINT)", file=sys.stderr)
     return rc
+
+
+def _note_embedded_data() -> None:
+    """One stderr line when a command read the package's embedded default instead of the full tables (the data
+    resolver's answer; `nag data check` lists every file)."""
+    data = sys.modules.get("nag.benchmarks.data")
+    if data is None:
+        return
+    if _GLOBAL.get("data_noted"):  # the command printed its own data line (`nag query`)
+        return
+    if note := data.describe_sources({f.relpath: f for f in data.data_used() if f.source == "embedded"}):
+        print(note, file=sys.stderr)
 
 
 def _step_name(argv: list[str]) -> str:

@@ -656,3 +656,18 @@ def test_failure_line_names_the_subcommand_and_report_out_checked(capsys, tmp_pa
     (tmp_path / "f").write_text("x")
     code, _, err = run(["report", str(tmp_path), "--out", str(tmp_path / "f")], capsys)
     assert code == 2 and err.startswith("error: --out:") and "is a file" in err
+
+
+def test_a_command_on_the_embedded_default_says_so(capsys, monkeypatch):
+    """On a fresh clone a command that read the embedded NB201 default says so on stderr (the full tables win when
+    found; `test_data.test_embedded_default_is_used_when_no_full_table` covers the resolver's choice)."""
+    from nag.benchmarks import data
+
+    code, _, err = run(["spaces"], capsys)
+    assert code == 0 and "embedded" not in err
+    rel = "nb201/nb201_table.csv.gz"
+    entry = data.embedded_manifest()["files"][rel]
+    monkeypatch.setattr(data, "_USED", {rel: data.DataFile(rel, "embedded", entry["file"], entry["sha256"])})
+    code, _, err = run(["spaces"], capsys)
+    assert code == 0 and err.count("\n") == 1
+    assert err.startswith("data: embedded default (") and rel in err and "nag data fetch" in err

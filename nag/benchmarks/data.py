@@ -48,6 +48,7 @@ __all__ = [
     "package_checksums",
     "parse_checksums",
     "embedded_manifest",
+    "data_used",
     "EMBEDDED_PACKAGE_DIR",
     "HOW_TO_OBTAIN",
     "RESTORE_HINT",
@@ -306,12 +307,25 @@ def locate(relpath: str) -> DataFile:
     """
     p = find(relpath)
     if p is not None:
-        return DataFile(relpath, "full", str(p), verify(p, relpath))
-    entry = embedded_manifest()["files"].get(relpath)
-    if entry is None:
-        raise not_found(relpath)
-    _embedded_bytes(relpath)  # verified before anything is built on it
-    return DataFile(relpath, "embedded", f"{EMBEDDED_PACKAGE_DIR}/{entry['file']}", entry["sha256"])
+        f = DataFile(relpath, "full", str(p), verify(p, relpath))
+    else:
+        entry = embedded_manifest()["files"].get(relpath)
+        if entry is None:
+            raise not_found(relpath)
+        _embedded_bytes(relpath)  # verified before anything is built on it
+        f = DataFile(relpath, "embedded", f"{EMBEDDED_PACKAGE_DIR}/{entry['file']}", entry["sha256"])
+    _USED[relpath] = f
+    return f
+
+
+#: Every file `locate` returned in this process, by data path (what `data_used` reports).
+_USED: dict[str, DataFile] = {}
+
+
+def data_used() -> list[DataFile]:
+    """The data files located so far in this process (full or embedded), in the order first located; the CLI
+    says so when a command ran on the embedded default."""
+    return list(_USED.values())
 
 
 def check_files() -> list[dict[str, str]]:
