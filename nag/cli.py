@@ -910,7 +910,7 @@ def _method_options(items: list[str] | None) -> dict:
 
 
 #: Methods whose factory takes ``**options`` and forwards them: where their accepted options are declared.
-_OPTIONS_DECLARED_BY = {"robot": "bo.robot:robot_search", "bananas": "bo.candidates:DiffusionBO"}
+_OPTIONS_DECLARED_BY = {"robot": "bo.robot:robot_search"}
 #: Parameters of those callables that are not options (the harness fills them).
 _NOT_OPTIONS = {
     "self",
@@ -937,6 +937,7 @@ def _check_method_options(method: str, opts: dict) -> None:
     if isinstance(target, str):
         module, name = target.split(":")
         target = getattr(importlib.import_module(module), name)
+    target = getattr(target, "config_type", target)  # a typed configuration declares the options and defaults
     params = inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # a registered method that declares no options: it checks its own
