@@ -478,7 +478,7 @@ def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> Sea
         module, cls = target.split(":")
         target = getattr(importlib.import_module(module), cls)
     config_type = getattr(target, "config_type", None)
-    if config_type is not None:  # a method with a typed configuration: its options are that dataclass's fields
+    if config_type is not None:  # a typed configuration: its options are that dataclass's fields
         return target(domain, oracle, config_type.from_options(**options))
     params = inspect.signature(target).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

@@ -81,7 +81,9 @@ def test_diffusion_bo_rejects_unknown_options():
     oracle = BenchmarkOracle("nb201", "cifar10")
     with pytest.raises(InvalidChoiceError, match="^acquisition: unknown value 'pi'; accepted: ucb, logei$"):
         DiffusionBOConfig(acquisition="pi")
-    with pytest.raises(InvalidChoiceError, match="^option: unknown value 'colour'; accepted: checkpoint, n_init"):
+    with pytest.raises(
+        InvalidChoiceError, match="^option: unknown value 'colour'; accepted: checkpoint, n_init"
+    ):
         DiffusionBOConfig.from_options(colour="blue")
     with pytest.raises(InvalidChoiceError, match="^pool: unknown value 0; accepted: an integer >= 1$"):
         DiffusionBOConfig(pool=0)
@@ -100,7 +102,13 @@ def test_config_is_the_one_source_of_defaults():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.pool = 3  # type: ignore[misc]
     ban = BananasConfig()
-    assert (ban.surrogate, ban.proposals, ban.n_init, ban.pool, ban.zc) == ("ensemble", "mutation", 10, 100, False)
+    assert (ban.surrogate, ban.proposals, ban.n_init, ban.pool, ban.zc) == (
+        "ensemble",
+        "mutation",
+        10,
+        100,
+        False,
+    )
     assert ban.beta == cfg.beta and ban.acquisition == cfg.acquisition  # the rest: diffusion-BO's defaults
     oracle = BenchmarkOracle("nb201", "cifar10")
     m = get_method("bananas", oracle.domain(), oracle, pool=20)
@@ -203,10 +211,15 @@ def test_feasibility_model_learns_a_latency_constraint_from_the_queries():
     assert 0 < len(kept) < 500 and set(kept) <= set(archs[:500])
     assert bool((fitted.probability(kept) >= 0.5).all())
     free = BenchmarkOracle("nb201", "cifar10")
-    assert DiffusionBO(free.domain(), free, DiffusionBOConfig(**opts)).feasibility.fit(state).probability(
-        archs[:5]
-    ) is None
-    with pytest.raises(InvalidChoiceError, match="^min_feasibility: unknown value 1.5; accepted: a number in"):
+    assert (
+        DiffusionBO(free.domain(), free, DiffusionBOConfig(**opts))
+        .feasibility.fit(state)
+        .probability(archs[:5])
+        is None
+    )
+    with pytest.raises(
+        InvalidChoiceError, match="^min_feasibility: unknown value 1.5; accepted: a number in"
+    ):
         DiffusionBOConfig(min_feasibility=1.5)
 
 
@@ -303,6 +316,9 @@ def test_acquisitions_in_closed_form(nb201):
     ei = s * (z * norm.cdf(z) + norm.pdf(z))
     torch.manual_seed(0)
     assert select("logei", gp, archs[20:], 1, beta=4.0, best_f=float(y[:20].max())) == [int(np.argmax(ei))]
-    assert select("ucb", gp, archs[20:], 2, beta=0.0, best_f=0.0) == torch.argsort(m, descending=True)[:2].tolist()
+    assert (
+        select("ucb", gp, archs[20:], 2, beta=0.0, best_f=0.0)
+        == torch.argsort(m, descending=True)[:2].tolist()
+    )
     with pytest.raises(InvalidChoiceError, match="^acquisition: unknown value 'pi'"):
         select("pi", gp, archs[20:], 1, beta=4.0, best_f=0.0)
