@@ -937,7 +937,8 @@ def _check_method_options(method: str, opts: dict) -> None:
     if isinstance(target, str):
         module, name = target.split(":")
         target = getattr(importlib.import_module(module), name)
-    target = getattr(target, "config_type", target)  # a typed configuration declares the options and defaults
+    config_type = getattr(target, "config_type", None)
+    target = config_type or target  # a typed configuration declares the options and defaults
     params = inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # a registered method that declares no options: it checks its own
@@ -954,6 +955,8 @@ def _check_method_options(method: str, opts: dict) -> None:
         ):
             raise NagInputError(f"option: {key}={value!r} has the wrong type; accepted: a {type(d).__name__} "
                                 f"(default {d!r})")  # fmt: skip
+    if config_type is not None:  # and their values, before any run directory exists
+        config_type.from_options(**opts)
 
 
 def _check_search_args(method: str, space: str, budget: int, q: int, seed: int, constraints: list[str],
