@@ -57,7 +57,6 @@ class SearchMethodContract:
         options: ``method_options``.
         budget / q / seed: the run.
         kill_after: evaluations before the simulated kill (inside a batch when ``kill_after % q``).
-        golden: the exact query list of the run, where one is recorded.
     """
 
     method: ClassVar[str]
@@ -66,7 +65,6 @@ class SearchMethodContract:
     q: ClassVar[int] = 1
     seed: ClassVar[int] = 5
     kill_after: ClassVar[int] = 7
-    golden: ClassVar[list[str] | None] = None
 
     def _run(self, oracle, **kw) -> BOState:
         return run_search(
@@ -134,9 +132,13 @@ class SearchMethodContract:
         assert st.method_state == full.method_state and st.rng_state == full.rng_state
         assert load_state(tmp_path).pending == {}
 
+
+class GoldenQueries:
+    """Mixin for a contract class whose run has a recorded query list (``golden``)."""
+
+    golden: ClassVar[list[str]]
+
     def test_golden_queries(self, full):
-        if self.golden is None:
-            pytest.skip(f"{self.method}: no golden query list recorded (its determinism is tested above)")
         assert full.archs == self.golden
 
 
@@ -176,7 +178,7 @@ class TestRobot(SearchMethodContract):
 _DIFFUSION_BO = {"n_init": 3, "pool": 24, "neighbours_of": 1, "steps": 5}
 
 
-class TestDiffusionBO(SearchMethodContract):
+class TestDiffusionBO(GoldenQueries, SearchMethodContract):
     """Killed inside a guided batch (after ``n_init = 3``: the fourth evaluation is the first of a BO batch of two)."""
 
     method = "diffusion-bo"
@@ -193,7 +195,7 @@ class TestDiffusionBO(SearchMethodContract):
     ]
 
 
-class TestBananas(SearchMethodContract):
+class TestBananas(GoldenQueries, SearchMethodContract):
     """Killed after its first surrogate-driven query (the default five-member GNN ensemble)."""
 
     method = "bananas"
@@ -207,6 +209,11 @@ class TestBananas(SearchMethodContract):
         "|avg_pool_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_1x1~2|",
         "|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_1x1~2|",
     ]
+
+    @pytest.mark.slow
+    def test_step_is_pure(self, oracle, chain):
+        """Slow (an ensemble fit per step, again); the same class's purity is checked fast by `TestDiffusionBO`."""
+        super().test_step_is_pure(oracle, chain)
 
 
 def test_diffusion_bo_golden_q1(oracle):
