@@ -453,7 +453,7 @@ METHODS: dict[str, str | Callable[..., SearchMethod]] = {
     "local": "bo.baselines:LocalSearch",
     "robot": "bo.baselines:RobotMethod",
     "diffusion-bo": "bo.candidates:DiffusionBO",
-    "bananas": "bo.candidates:bananas",
+    "bananas": "bo.candidates:Bananas",
 }
 
 
@@ -470,7 +470,9 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> SearchMethod:
-    """Build the method registered as ``name`` as ``factory(domain, oracle, **options)``.
+    """Build the method registered as ``name`` as ``factory(domain, oracle, **options)``, or as
+    ``factory(domain, oracle, factory.config_type.from_options(**options))`` where the factory declares a typed
+    configuration (``config_type``, a frozen dataclass; e.g. `bo.candidates.DiffusionBO`).
 
     Raises:
         InvalidChoiceError: unknown ``name`` (field ``method``) or an option the method does not take (``option``).
@@ -481,6 +483,9 @@ def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> Sea
     if isinstance(target, str):
         module, cls = target.split(":")
         target = getattr(importlib.import_module(module), cls)
+    config_type = getattr(target, "config_type", None)
+    if config_type is not None:  # a typed configuration: its options are that dataclass's fields
+        return target(domain, oracle, config_type.from_options(**options))
     params = inspect.signature(target).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         accepted = list(params)[2:]  # after (domain, oracle)

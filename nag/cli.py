@@ -914,7 +914,7 @@ def _method_options(items: list[str] | None) -> dict:
 
 
 #: Methods whose factory takes ``**options`` and forwards them: where their accepted options are declared.
-_OPTIONS_DECLARED_BY = {"robot": "bo.robot:robot_search", "bananas": "bo.candidates:DiffusionBO"}
+_OPTIONS_DECLARED_BY = {"robot": "bo.robot:robot_search"}
 #: Parameters of those callables that are not options (the harness fills them).
 _NOT_OPTIONS = {
     "self",
@@ -941,6 +941,8 @@ def _check_method_options(method: str, opts: dict) -> None:
     if isinstance(target, str):
         module, name = target.split(":")
         target = getattr(importlib.import_module(module), name)
+    config_type = getattr(target, "config_type", None)
+    target = config_type or target  # a typed configuration declares the options and defaults
     params = inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # a registered method that declares no options: it checks its own
@@ -957,6 +959,8 @@ def _check_method_options(method: str, opts: dict) -> None:
         ):
             raise NagInputError(f"option: {key}={value!r} has the wrong type; accepted: a {type(d).__name__} "
                                 f"(default {d!r})")  # fmt: skip
+    if config_type is not None:  # and their values, before any run directory exists
+        config_type.from_options(**opts)
 
 
 def _check_search_args(method: str, space: str, budget: int, q: int, seed: int, constraints: list[str],

@@ -425,6 +425,10 @@ def test_train_predictor_bad_input(capsys):
         (["search", "--method", "random", "--workers", "-1"], "--workers"),
         (["search", "--method", "random", "--option", "beta=NaN"], "option"),
         (["search", "--method", "diffusion-bo", "--option", "pool=-5"], "option"),
+        (["search", "--method", "diffusion-bo", "--option", "pool=many"], "option"),
+        (["search", "--method", "bananas", "--option", "colour=blue"], "option"),
+        (["search", "--method", "bananas", "--option", "n_init=2.5"], "option"),
+        (["search", "--method", "diffusion-bo", "--option", "acquisition=pi"], "acquisition"),
         (["search", "--method", "evolution", "--option", "population_size=abc"], "option"),
         (["search", "--method", "random", "--constraint", "latency:edgegpu<=-1"], "constraint"),
         (["search", "--method", "random", "--signal", "val200", "--dataset", "cifar100"], "signal"),
@@ -439,6 +443,17 @@ def test_every_argument_checked_exit_2_one_line(capsys, tmp_path, monkeypatch, a
     assert (
         list(tmp_path.iterdir()) == []
     )  # nothing created: no run directory, no cache in the working directory
+
+
+def test_method_options_come_from_the_config_dataclass(capsys):
+    """diffusion-bo and bananas options are the fields of `DiffusionBOConfig` (BANANAS: its `BananasConfig` preset,
+    whose defaults decide the types)."""
+    _, _, err = run(["search", "--method", "bananas", "--option", "colour=blue"], capsys)
+    assert err.startswith(
+        "error: option: unknown value 'colour'; accepted: acquisition, beta, beta_decay, checkpoint"
+    )
+    _, _, err = run(["search", "--method", "bananas", "--option", "n_init=2.5"], capsys)
+    assert err.strip() == "error: option: n_init=2.5 has the wrong type; accepted: a int (default 10)"
 
 
 def test_wrong_field_names_fixed(capsys):

@@ -1,4 +1,5 @@
-"""The search harness (bo/loop.py): run directory, pure step, free re-queries, kill-and-resume loses nothing."""
+"""The search harness (bo/loop.py): run directory, pure step, free re-queries, interrupts inside a batch, killed
+processes. The per-method contract (determinism, pure step, kill-and-resume) is in test_search_contract.py."""
 
 from __future__ import annotations
 
@@ -28,30 +29,9 @@ from bo.loop import (
 )
 from bo.oracles import BenchmarkOracle
 from nag.errors import InvalidChoiceError
+from tests.bo.test_search_contract import CountingOracle
 
 torch.set_num_threads(1)
-
-
-class Interrupted(RuntimeError):
-    """Stands for a kill in the middle of a run."""
-
-
-class CountingOracle(BenchmarkOracle):
-    """A benchmark oracle that counts its evaluations and can fail after ``fail_after`` of them."""
-
-    def __init__(self, *args, fail_after: int | None = None, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.calls = 0
-        self.fail_after = fail_after
-
-    def evaluate(self, archs):
-        out = []
-        for a in archs:
-            if self.fail_after is not None and self.calls >= self.fail_after:
-                raise Interrupted(f"killed after {self.calls} evaluations")
-            self.calls += 1
-            out += super().evaluate([a])
-        return out
 
 
 @pytest.fixture(scope="module")
@@ -161,46 +141,6 @@ def test_stall_limit(oracle):
     finally:
         del METHODS["stuck-test"]
     assert st.n_queries == 1 and st.n_free == 20 and "no new architecture" in st.stop_reason
-
-
-_DIFFUSION_BO = {"n_init": 3, "pool": 24, "neighbours_of": 1, "steps": 5}
-
-
-@pytest.mark.parametrize(
-    "method,q,k,budget,options",
-    [
-        ("random", 1, 7, 25, {}),
-        ("evolution", 1, 13, 25, {}),
-        ("local", 1, 16, 25, {}),
-        ("evolution", 3, 14, 25, {}),
-        ("local", 4, 13, 25, {}),
-        ("robot", 1, 5, 8, {}),
-        # killed in the guided phase (after n_init = 3); slow: the batch case below covers DiffusionBO's resume
-        pytest.param("diffusion-bo", 1, 4, 5, _DIFFUSION_BO, marks=pytest.mark.slow),
-        ("diffusion-bo", 2, 4, 5, _DIFFUSION_BO),  # killed inside a guided batch
-        # killed after its first surrogate-driven query; slow (an ensemble per step): DiffusionBO, whose
-        # configuration bananas is, is covered above
-        pytest.param("bananas", 1, 4, 5, {"pool": 20, "n_init": 3}, marks=pytest.mark.slow),
-    ],
-)
-def test_interrupt_and_resume_loses_and_repeats_nothing(tmp_path, oracle, method, q, k, budget, options):
-    full = run_search(method, oracle, budget, q=q, seed=5, method_options=options)
-    failing = CountingOracle("nb201", "cifar100", fail_after=k)
-    with pytest.raises(Interrupted):
-        run_search(method, failing, budget, q=q, seed=5, run_dir=tmp_path, method_options=options)
-    saved = load_state(tmp_path)
-    assert saved.n_queries + len(saved.pending) == k  # every paid evaluation is on disk
-    if k % q:
-        assert saved.pending  # killed inside a batch: its finished evaluations wait in `pending`
-    counting = CountingOracle("nb201", "cifar100")
-    st = run_search(
-        method, counting, budget, q=q, seed=5, run_dir=tmp_path, resume=True, method_options=options
-    )
-    assert st.archs == full.archs and st.signals == full.signals
-    assert len(set(st.keys)) == st.n_queries == budget
-    assert failing.calls + counting.calls == budget  # nothing evaluated twice
-    assert st.method_state == full.method_state and st.rng_state == full.rng_state
-    assert load_state(tmp_path).pending == {}
 
 
 def test_interrupt_inside_a_batch_saves_harvested_evaluations(tmp_path, oracle):

@@ -7,10 +7,21 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from bo.candidates import DiffusionBO
+from bo.acquisition import probability_of_feasibility, select, select_ucb, ucb
+from bo.candidates import Bananas, BananasConfig, DiffusionBO, DiffusionBOConfig
 from bo.loop import run_search
 from bo.oracles import BenchmarkOracle
-from bo.surrogate import GPSurrogate, graph_features
+from bo.surrogate import (
+    BoTorchSurrogate,
+    CachedFeatures,
+    EnsembleSurrogate,
+    GPSurrogate,
+    GraphFeatures,
+    MetricFeatures,
+    OpCountFeatures,
+    Surrogate,
+    graph_features,
+)
 from nag.benchmarks import get_benchmark
 from nag.errors import InvalidChoiceError
 from nag.spaces import get_space
@@ -39,9 +50,9 @@ def test_gp_surrogate_ranks_held_out_cells(nb201):
     rng = np.random.default_rng(0)
     idx = rng.choice(len(archs), 1100, replace=False)
     tr, te = idx[:100], idx[100:]
-    gp = GPSurrogate().fit(graph_features(nb201.encode([archs[i] for i in tr])), torch.tensor(y[tr]))
-    mean, std = gp.posterior(graph_features(nb201.encode([archs[i] for i in te])))
-    assert mean.shape == std.shape == (1000,) and bool((std > 0).all())
+    gp = GPSurrogate(GraphFeatures(nb201)).fit([archs[i] for i in tr], torch.tensor(y[tr]))
+    mean, var = gp.posterior([archs[i] for i in te])
+    assert mean.shape == var.shape == (1000,) and bool((var > 0).all())
     assert spearmanr(mean.detach().numpy(), y[te]).statistic > 0.5
 
 
@@ -68,10 +79,41 @@ def test_diffusion_bo_queries_distinct_valid_cells_and_charges_the_generator():
 
 def test_diffusion_bo_rejects_unknown_options():
     oracle = BenchmarkOracle("nb201", "cifar10")
-    with pytest.raises(InvalidChoiceError, match="acquisition"):
-        DiffusionBO(oracle.domain(), oracle, acquisition="pi")
+    with pytest.raises(InvalidChoiceError, match="^acquisition: unknown value 'pi'; accepted: ucb, logei$"):
+        DiffusionBOConfig(acquisition="pi")
+    with pytest.raises(
+        InvalidChoiceError, match="^option: unknown value 'colour'; accepted: checkpoint, n_init"
+    ):
+        DiffusionBOConfig.from_options(colour="blue")
+    with pytest.raises(InvalidChoiceError, match="^pool: unknown value 0; accepted: an integer >= 1$"):
+        DiffusionBOConfig(pool=0)
     with pytest.raises(InvalidChoiceError, match="checkpoint"):
-        DiffusionBO(oracle.domain(), oracle, checkpoint="missing.pt")
+        DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(checkpoint="missing.pt"))
+
+
+def test_config_is_the_one_source_of_defaults():
+    """The CLI, `get_method` and the method read the same frozen dataclass; BANANAS is a preset of it."""
+    import dataclasses
+
+    from bo.loop import get_method
+
+    cfg = DiffusionBOConfig(zc_metrics="synflow, params")
+    assert cfg.zc_metrics == ("synflow", "params") and cfg.n_init == 6 and cfg.pool == 128
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.pool = 3  # type: ignore[misc]
+    ban = BananasConfig()
+    assert (ban.surrogate, ban.proposals, ban.n_init, ban.pool, ban.zc) == (
+        "ensemble",
+        "mutation",
+        10,
+        100,
+        False,
+    )
+    assert ban.beta == cfg.beta and ban.acquisition == cfg.acquisition  # the rest: diffusion-BO's defaults
+    oracle = BenchmarkOracle("nb201", "cifar10")
+    m = get_method("bananas", oracle.domain(), oracle, pool=20)
+    assert isinstance(m, Bananas) and m.name == "bananas" and m.config == BananasConfig(pool=20)
+    assert m.initial_design == ("n_init", 10)
 
 
 def test_bananas_starts_random_then_mutates_the_best():
@@ -94,10 +136,10 @@ def test_gp_posterior_marginals_match_the_joint_posterior(nb201):
         40, generator=torch.Generator().manual_seed(0), dtype=torch.float64
     )
     gp = GPSurrogate(maxiter=30).fit(F[:30], y[:30])
-    mean, std = gp.posterior(F[30:])
-    joint = gp.model.posterior(gp._prep(F[30:]))
+    mean, var = gp.posterior(F[30:])
+    joint = gp.model.posterior(gp.model_inputs(F[30:]))
     assert torch.allclose(mean, joint.mean.squeeze(-1), atol=1e-8)
-    assert torch.allclose(std, joint.variance.squeeze(-1).sqrt(), atol=1e-8)
+    assert torch.allclose(var, joint.variance.squeeze(-1), atol=1e-8)
 
 
 def test_linear_metric_kernel_extrapolates_a_linear_trend():
@@ -132,21 +174,22 @@ def test_whole_space_proposals_score_every_unqueried_cell():
     # the last query is the UCB maximiser over every cell not queried before it (recomputed directly)
     before = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
     assert before.archs == state.archs[:5]
-    method = DiffusionBO(dom, oracle, **opts)
-    archs, y = method._training_set(before)
-    scorer = method._fit(archs, y, with_zc=True)
+    method = DiffusionBO(dom, oracle, DiffusionBOConfig(**opts))
+    archs, y = method.training_set(before)
+    scorer = method.fit_surrogate(archs, y, with_metrics=True)
     queried = {dom.space.parse(a) for a in before.archs}
     pool = [a for a in dom.enumerate() if a not in queried]
-    m, s = scorer.posterior(method._features(pool, True))
-    assert m.shape == (15_625 - 5,) and bool((s > 0).all())
-    best = pool[int(torch.argmax(m + 2.0 * s))]  # beta = 4
+    m, var = scorer.posterior(pool)
+    assert m.shape == (15_625 - 5,) and bool((var > 0).all())
+    best = pool[int(torch.argmax(m + 2.0 * var.sqrt()))]  # beta = 4
     assert dom.space.format(best) == state.archs[5]
+    assert select_ucb(scorer, pool, 1, beta=4.0) == [pool.index(best)]
     with pytest.raises(InvalidChoiceError, match="zc_kernel"):
-        DiffusionBO(dom, oracle, zc_kernel="rbf")
+        DiffusionBOConfig(zc_kernel="rbf")
     from bo.oracles import Domain
 
     with pytest.raises(InvalidChoiceError, match="proposals"):
-        DiffusionBO(Domain(get_space("nb101")), oracle, proposals="space")
+        DiffusionBO(Domain(get_space("nb101")), oracle, DiffusionBOConfig(proposals="space"))
 
 
 def test_feasibility_model_learns_a_latency_constraint_from_the_queries():
@@ -156,19 +199,28 @@ def test_feasibility_model_learns_a_latency_constraint_from_the_queries():
     oracle = BenchmarkOracle("nb201", "cifar10", constraints=["latency:edgegpu<=5.312"])
     opts = {"n_init": 6, "proposals": "space", "gp_maxiter": 20}
     state = run_search("diffusion-bo", oracle, budget=10, seed=0, method_options=opts)
-    method = DiffusionBO(oracle.domain(), oracle, **opts)
+    method = DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(**opts))
     archs = oracle.domain().enumerate()
-    prob = method.feasibility(state, archs)
+    fitted = method.feasibility.fit(state)
+    assert method.feasibility.models == [] and len(fitted.models) == 1  # fit returns a fitted copy
+    prob = fitted.probability(archs)
     assert prob.shape == (15_625,) and bool(((prob >= 0) & (prob <= 1)).all())
     truth = get_benchmark("nb201").column("cifar10", "latency_edgegpu") <= 5.312
     assert ((prob >= 0.5) == truth).mean() > 0.7
-    kept = method._feasible_part(state, archs[:500], q=1)
+    kept = fitted.feasible_part(archs[:500], q=1)
     assert 0 < len(kept) < 500 and set(kept) <= set(archs[:500])
-    assert bool((method.feasibility(state, kept) >= 0.5).all())
+    assert bool((fitted.probability(kept) >= 0.5).all())
     free = BenchmarkOracle("nb201", "cifar10")
-    assert DiffusionBO(free.domain(), free, **opts).feasibility(state, archs[:5]) is None
-    with pytest.raises(InvalidChoiceError, match="min_feasibility"):
-        DiffusionBO(free.domain(), free, min_feasibility=1.5)
+    assert (
+        DiffusionBO(free.domain(), free, DiffusionBOConfig(**opts))
+        .feasibility.fit(state)
+        .probability(archs[:5])
+        is None
+    )
+    with pytest.raises(
+        InvalidChoiceError, match="^min_feasibility: unknown value 1.5; accepted: a number in"
+    ):
+        DiffusionBOConfig(min_feasibility=1.5)
 
 
 def test_training_free_metrics_are_charged_per_distinct_cell():
@@ -179,10 +231,10 @@ def test_training_free_metrics_are_charged_per_distinct_cell():
     oracle = BenchmarkOracle("nb201", "cifar10")
     per_cell = DiffusionBO(oracle.domain(), oracle).zc_cell_s  # the 13 used (zen at the timed metrics' mean)
     assert bench.zc_seconds_per_cell("cifar10") < per_cell < 10.0
-    cheap = DiffusionBO(oracle.domain(), oracle, zc_metrics="synflow,params,flops")
+    cheap = DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(zc_metrics="synflow,params,flops"))
     assert cheap.zc.shape == (15_625, 3) and 0.5 < cheap.zc_cell_s < 2.0
     with pytest.raises(InvalidChoiceError, match="zc_metrics"):
-        DiffusionBO(oracle.domain(), oracle, zc_metrics=["synflow", "nope"])
+        DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(zc_metrics=("synflow", "nope")))
     opts = {"n_init": 3, "proposals": "space", "gp_maxiter": 20}
     state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
     assert state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(15_625 * per_cell)
@@ -192,3 +244,81 @@ def test_training_free_metrics_are_charged_per_distinct_cell():
     assert 30 < n < 200 and state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(n * per_cell)
     no_zc = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options={**opts, "zc": False})
     assert "training_free_metrics_s" not in no_zc.one_off_cost_s
+
+
+# ---------------------------------------------------------------------------------------------- surrogate interface
+def _toy(nb201, n=24, seed=0):
+    archs = nb201.sample(n, seed=seed)
+    y = graph_features(nb201.encode(archs)).double()[:, :20].sum(1)
+    return archs, y
+
+
+@pytest.mark.parametrize("kind", ["gp", "gp+metrics", "gp+counts", "gp cached", "ensemble"])
+def test_every_surrogate_speaks_archs_and_graphs(nb201, kind):
+    """One interface: ``fit(archs, y)``, ``posterior(archs or ArchGraph) -> (mean, variance)``, same numbers both
+    ways; the GP's posterior and guidance objective are differentiable in the graph."""
+    archs, y = _toy(nb201)
+    table = np.random.default_rng(0).random((15_625, 3))
+    base = GraphFeatures(nb201)
+    sur: Surrogate = {
+        "gp": lambda: GPSurrogate(base, maxiter=30),
+        "gp+metrics": lambda: GPSurrogate(MetricFeatures(base, table, nb201.index, linear=True), maxiter=30),
+        "gp+counts": lambda: GPSurrogate(OpCountFeatures(base, 8, 7), maxiter=30),
+        "gp cached": lambda: GPSurrogate(CachedFeatures(base, archs + nb201.sample(6, seed=9)), maxiter=30),
+        "ensemble": lambda: EnsembleSurrogate(nb201, seed=0, ensemble=2, max_epochs=5, min_epochs=1),
+    }[kind]()
+    assert sur.fit(archs[:20], y[:20]) is sur
+    mean, var = sur.posterior(archs[20:])
+    assert mean.shape == var.shape == (4,) and mean.dtype == var.dtype == torch.float64
+    assert bool((var >= 0).all())
+    if kind == "gp+metrics":
+        assert sur.n_linear == 3 and sur.model_inputs(archs[20:]).shape[0] == 4
+        with pytest.raises(ValueError, match="^x: training-free metrics exist for architectures"):
+            sur.posterior(nb201.encode(archs[20:]))
+        return
+    g = nb201.encode(archs[20:])
+    m2, v2 = sur.posterior(g)
+    assert torch.allclose(m2, mean, atol=1e-10) and torch.allclose(v2, var, atol=1e-10)
+    X = g.X.clone().requires_grad_(True)
+    obj = sur.objective(beta=4.0, scale=2.0)(g.__class__(X=X, A=g.A, mask=g.mask, ops=g.ops))
+    obj.sum().backward()
+    assert obj.shape == (4,) and X.grad is not None and float(X.grad.abs().sum()) > 0
+    if kind != "ensemble":
+        assert isinstance(sur, BoTorchSurrogate)
+        with torch.no_grad():  # the GP guidance is the UCB over the given scale
+            assert torch.allclose(obj.detach(), (mean + 2.0 * var.sqrt()) / 2.0, atol=1e-10)
+    else:
+        assert not isinstance(sur, BoTorchSurrogate)
+
+
+def test_acquisitions_in_closed_form(nb201):
+    """UCB and the probability of feasibility against hand-computed values; qLogEI picks distinct pool members and,
+    for ``q = 1`` on a GP, the candidate of highest expected improvement."""
+    mean = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    var = torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64)
+    assert torch.equal(ucb(mean, var, 9.0), torch.tensor([6.0, 4.0, 2.0], dtype=torch.float64))
+    p = probability_of_feasibility(mean, torch.tensor([1.0, 1.0, 4.0], dtype=torch.float64), 1.0, "<=")
+    assert p == pytest.approx([0.8413447460685429, 0.5, 0.3085375387259869], abs=1e-12)
+    assert probability_of_feasibility(mean, var + 1, 1.0, ">=") == pytest.approx(1 - np.array(
+        [0.6726395769907115, 0.5, 0.15865525393145707]), abs=1e-12)  # fmt: skip
+    with pytest.raises(InvalidChoiceError, match="^op: unknown value '=='"):
+        probability_of_feasibility(mean, var, 1.0, "==")
+    archs, y = _toy(nb201, 40, seed=1)
+    gp = GPSurrogate(GraphFeatures(nb201), maxiter=30).fit(archs[:20], y[:20])
+    torch.manual_seed(0)
+    picks = select("logei", gp, archs[20:], 3, beta=4.0, best_f=float(y[:20].max()))
+    assert len(picks) == len(set(picks)) == 3 and all(0 <= i < 20 for i in picks)
+    from scipy.stats import norm
+
+    m, v = gp.posterior(archs[20:])
+    s = v.sqrt().detach().numpy()
+    z = (m.detach().numpy() - float(y[:20].max())) / s
+    ei = s * (z * norm.cdf(z) + norm.pdf(z))
+    torch.manual_seed(0)
+    assert select("logei", gp, archs[20:], 1, beta=4.0, best_f=float(y[:20].max())) == [int(np.argmax(ei))]
+    assert (
+        select("ucb", gp, archs[20:], 2, beta=0.0, best_f=0.0)
+        == torch.argsort(m, descending=True)[:2].tolist()
+    )
+    with pytest.raises(InvalidChoiceError, match="^acquisition: unknown value 'pi'"):
+        select("pi", gp, archs[20:], 1, beta=4.0, best_f=0.0)

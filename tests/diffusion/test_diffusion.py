@@ -193,3 +193,74 @@ def test_repair_only_adds_valid_architectures():
     for a, b, r in zip(plain.archs, fixed.archs, fixed.repaired, strict=True):
         assert (a == b) if not r else (a is None and sp.is_valid(b))
     assert sp.decode(fixed.graphs) == fixed.archs
+
+
+class OnePointDenoiser(GraphDenoiser):
+    """The exact denoiser of a data distribution holding one graph: whatever ``x_t``, ``p(x_0 | x_t)`` is that
+    graph (logits 0 on its operation and -1e4 elsewhere; edge logits ±1e4), so ``E[x_0 | x_t]`` is its {-1, 1}
+    encoding exactly and `GraphDiffusionModel.predict_eps` returns the exact ε of every noisy state."""
+
+    def __init__(self, cfg: DenoiserConfig, fixed_adjacency, target) -> None:
+        super().__init__(cfg, fixed_adjacency)
+        self.register_buffer("target_x", (target.X[0] - 1) * 1e4)  # N x V: 0 on the target op, -1e4 elsewhere
+        self.register_buffer("target_a", (target.A[0] * 2 - 1) * 1e4)  # N x N
+
+    def forward(self, x_t, t, node_mask, a_t=None):
+        b = x_t.shape[0]
+        a = self.target_a.expand(b, -1, -1) if self.cfg.generate_edges else None
+        return self.target_x.expand(b, -1, -1), a
+
+
+def _one_point_model(space, train_graph, target_graph) -> GraphDiffusionModel:
+    m = GraphDiffusionModel.for_space(space, train_graph, d_model=8, n_layers=1, n_heads=1)
+    fixed = None if m.generate_edges else m.fixed_adjacency
+    m.denoiser = OnePointDenoiser(m.denoiser.cfg, fixed, target_graph)
+    return m.eval()
+
+
+@pytest.mark.parametrize("solver", ["ddim", "dpm"])
+def test_perfect_denoiser_of_one_point_lands_on_it(nb201, solver):
+    """Closed form: with ε predicted exactly for a single target ``x_0``, the deterministic DDIM trajectory keeps
+    ``ε = (z_T - sqrt(ᾱ_T) x_0) / sqrt(1 - ᾱ_T)`` and ends at ``sqrt(ᾱ_0) x_0 + sqrt(1 - ᾱ_0) ε`` (the scheduler's
+    last ᾱ is ᾱ_0, ``set_alpha_to_one=False``): every sample decodes to the target, and the smallest op gap of each
+    sample is the one of that closed-form end point."""
+    target = nb201.sample(1, seed=11)[0]
+    tg = nb201.encode([target])
+    model = _one_point_model(nb201, nb201.encode(list(nb201.enumerate_product())), tg)
+    n, seed = 64, 3
+    res = sample(model, nb201, n, steps=10, solver=solver, seed=seed)
+    assert res.archs == [target] * n
+    assert torch.equal(res.graphs.X, tg.X.expand(n, -1, -1))
+    if (
+        solver == "dpm"
+    ):  # DPM-Solver++ (2M) also lands on the target, gap 2 sqrt(ᾱ_0) up to the noise it keeps
+        assert bool((res.confidence > 1.9).all())
+        return
+    gen = torch.Generator().manual_seed(seed)  # the sampler's own draws, in its order: node mask, then noise
+    mask = model.sample_node_mask(n, gen)
+    z_T = torch.randn(n, 8, len(nb201.ops), generator=gen)
+    x0 = tg.X[0] * 2 - 1
+    sched = model.schedule.sampler_scheduler("ddim", 10)
+    ab = model.alphas_cumprod
+    ab_T, ab_0 = ab[int(sched.timesteps[0])], ab[0]
+    eps = (z_T - ab_T.sqrt() * x0) / (1 - ab_T).sqrt()
+    z_0 = ab_0.sqrt() * x0 + (1 - ab_0).sqrt() * eps
+    allowed = z_0.masked_fill(~model.allowed_ops(mask), float("-inf")).topk(2, dim=-1).values
+    gap = torch.where(torch.isfinite(allowed[..., 1]), allowed[..., 0] - allowed[..., 1], torch.inf).amin(-1)
+    assert torch.allclose(res.confidence, gap, atol=1e-4)
+    assert (
+        float(gap.min()) > 1.9
+    )  # ~2 sqrt(ᾱ_0): the end point is the target's {-1, 1} encoding, barely noised
+
+
+def test_perfect_denoiser_lands_on_a_generated_topology():
+    """The same with edges generated (NAS-Bench-101): the target's adjacency and operations come back."""
+    nb101 = get_space("nb101")
+    target = nb101.sample(1, seed=2)[0]
+    tg = nb101.encode([target])
+    model = _one_point_model(nb101, tg, tg)
+    res = sample(model, nb101, 16, steps=10, solver="ddim", seed=0)
+    assert all(a is not None and nb101.canonical(a) == nb101.canonical(target) for a in res.archs)
+    assert torch.equal(res.graphs.A, tg.A.expand(16, -1, -1)) and torch.equal(
+        res.graphs.X, tg.X.expand(16, -1, -1)
+    )
