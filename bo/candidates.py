@@ -52,6 +52,8 @@ from bo.surrogate import (
     Surrogate,
 )
 from nag.checkpoint import default_checkpoint, missing_generator_error
+from nag.config import Config
+from nag.diffusion.schedules import DEFAULT_SOLVER, DEFAULT_STEPS
 from nag.errors import InvalidChoiceError
 
 __all__ = [
@@ -93,7 +95,7 @@ def _train_seconds(path: Path) -> float | None:
 
 # ---------------------------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
-class DiffusionBOConfig:
+class DiffusionBOConfig(Config):
     """Every option of `DiffusionBO` (``nag search -o KEY=VALUE``), with its default; checked on construction.
 
     Attributes:
@@ -136,8 +138,8 @@ class DiffusionBOConfig:
     surrogate: str = "gp"
     guidance_scale: float = 3.0
     schedule: str = "cosine"
-    steps: int = 10
-    solver: str = "dpm"
+    steps: int = DEFAULT_STEPS
+    solver: str = DEFAULT_SOLVER
     proposals: str = "diffusion"
     zc: bool | None = None
     zc_kernel: str = "linear"

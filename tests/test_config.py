@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bo.candidates import BananasConfig, DiffusionBOConfig
 from bo.loop import RunConfig
 from nag.config import Config, ConfigError
 from nag.diffusion.denoiser import DenoiserConfig
@@ -29,6 +30,9 @@ EXAMPLES: list[Config] = [
     AccuracyPredictorConfig(ops=("a", "b"), feature_names=("synflow",), noise_aware=True),
     ZCConfig(),
     ZCConfig(data="gaussian", batch_size=8, seed=2),
+    DiffusionBOConfig(),
+    DiffusionBOConfig(zc_metrics="synflow,params", acquisition="logei", pool=64),
+    BananasConfig(beta=2.0),
     RunConfig(
         method="random", oracle={"kind": "benchmark", "space": "nb201"}, budget=5, method_options={"x": 1}
     ),
