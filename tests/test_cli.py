@@ -678,6 +678,7 @@ def test_a_command_on_the_embedded_default_says_so(capsys, monkeypatch):
     found; `test_data.test_embedded_default_is_used_when_no_full_table` covers the resolver's choice)."""
     from nag.benchmarks import data
 
+    monkeypatch.setattr(data, "_USED", {})  # earlier tests of this process may have read the embedded default
     code, _, err = run(["spaces"], capsys)
     assert code == 0 and "embedded" not in err
     rel = "nb201/nb201_table.csv.gz"
