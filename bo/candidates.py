@@ -61,6 +61,14 @@ def _train_seconds(path: Path) -> float | None:
         return None
 
 
+def _zc_kernel(space_name: str) -> bool:
+    """Whether the space's benchmark offers ``zc_*`` columns for the GP kernel (`BenchmarkSpec.zc_kernel`)."""
+    from nag.benchmarks import find_spec
+
+    spec = find_spec(space_name)
+    return spec is not None and spec.zc_kernel
+
+
 class DiffusionBO:
     """Bayesian optimisation with the guided diffusion generator as candidate generator (``diffusion-bo``).
 
@@ -150,7 +158,7 @@ class DiffusionBO:
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
         if zc is None:
-            zc = surrogate == "gp" and self.space.name == "nb201"
+            zc = surrogate == "gp" and _zc_kernel(self.space.name)
         if isinstance(zc_metrics, str):
             zc_metrics = [m.strip() for m in zc_metrics.split(",") if m.strip()]
         self.zc_metrics = list(zc_metrics) if zc_metrics else None
@@ -183,9 +191,9 @@ class DiffusionBO:
 
         from nag.benchmarks import get_benchmark
 
-        if self.space.name != "nb201":
+        if not _zc_kernel(self.space.name):
             raise InvalidChoiceError("zc", True, [False])
-        bench = get_benchmark("nb201")
+        bench = get_benchmark(self.space.name)
         ds = bench.resolve_dataset(oracle.describe().get("dataset", "cifar10"))
         names = [m for m in bench.metrics(ds) if m.startswith("zc_")] or [
             m for m in bench.metrics("cifar10") if m.startswith("zc_")
