@@ -36,6 +36,7 @@ import numpy as np
 
 from nag.errors import InvalidChoiceError
 from nag.guidance import CONSTRAINT_FORMS, Condition, parse_condition
+from nag.registry import Registry
 from nag.spaces import SearchSpace, canonical_space_name, get_space
 
 __all__ = [
@@ -742,10 +743,14 @@ ORACLES: dict[str, type[Oracle]] = {
 }
 
 
+#: The resolver behind `build_oracle`.
+ORACLE_REGISTRY: Registry[type[Oracle]] = Registry("oracle", ORACLES)
+
+
 def build_oracle(desc: dict[str, Any]) -> Oracle:
     """Rebuild an oracle from `Oracle.describe` output (e.g. a run directory's ``config.json``)."""
     args = dict(desc)
     kind = args.pop("kind", None)
-    if kind not in ORACLES:
-        raise InvalidChoiceError("oracle", kind, list(ORACLES))
-    return ORACLES[kind](**args)
+    if not isinstance(kind, str):
+        raise InvalidChoiceError("oracle", kind, ORACLE_REGISTRY.names())
+    return ORACLE_REGISTRY.load(kind)(**args)
