@@ -45,6 +45,11 @@ SPECS: dict[str, tuple[str, dict, str]] = {
         {"train_fraction": 1.0},
         "all 4,096 TransNAS-Bench-101 micro cells",
     ),
+    "transnas101_macro": (
+        "transnas101_macro",
+        {"train_fraction": 1.0},
+        "all 3,256 TransNAS-Bench-101 macro networks",
+    ),
 }
 
 

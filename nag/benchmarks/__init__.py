@@ -31,7 +31,8 @@ BENCHMARKS: dict[str, str] = {
     "nb201": "nag.benchmarks.nb201:NB201Benchmark",
     "nb101": "nag.benchmarks.nb101:NB101Benchmark",
     "nasbench_graph": "nag.benchmarks.nasbench_graph:NASBenchGraphBenchmark",
-    "transnas101_micro": "nag.benchmarks.transnas101_micro:TransNASMicroBenchmark",
+    "transnas101_micro": "nag.benchmarks.transnas101_bench:TransNASMicroBenchmark",
+    "transnas101_macro": "nag.benchmarks.transnas101_bench:TransNASMacroBenchmark",
 }
 
 #: The resolver behind `get_benchmark` / `get_spec` (names are the spaces' registry names; space aliases resolve

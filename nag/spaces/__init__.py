@@ -29,6 +29,7 @@ SPACES: dict[str, str] = {
     "nasbench_graph": "nag.spaces.nasbench_graph:NASBenchGraphSpace",
     "mbv3": "nag.spaces.mbv3:MobileNetV3Space",
     "transnas101_micro": "nag.spaces.transnas101:TransNASMicroSpace",
+    "transnas101_macro": "nag.spaces.transnas101:TransNASMacroSpace",
 }
 
 #: Accepted alternative spellings.

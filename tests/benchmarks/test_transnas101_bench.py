@@ -1,4 +1,5 @@
-"""TransNAS-Bench-101 micro benchmark: values read straight from NASLib's raw file, the spec, the search domain."""
+"""TransNAS-Bench-101 benchmarks (micro, macro): values read straight from NASLib's raw files, the spec, the search
+domain."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from nag.benchmarks.transnas101 import TNB101_TASKS, ZC_FILES
 from nag.errors import InvalidChoiceError
 from tests.conftest import requires_data
 
-pytestmark = requires_data(ZC_FILES["micro"])
+pytestmark = requires_data(ZC_FILES["micro"], ZC_FILES["macro"])
 
 CELLS = ("(1, 0, 0, 2, 1, 0)", "(3, 3, 3, 3, 3, 3)", "(0, 1, 1, 2, 3, 3)")
 
@@ -97,3 +98,20 @@ def test_oracle_searches_the_labelled_cells_only(bench):
     assert ref["n_archs"] == 711 and ref["signal_max"] == pytest.approx(
         float(np.max(bench.column("jigsaw", "val_accuracy")))
     )
+
+
+def test_macro_values_match_the_raw_file():
+    raw = json.loads(gzip.decompress(resolve(ZC_FILES["macro"]).read_bytes()))
+    bench = get_benchmark("transnas101_macro")
+    sp = bench.space
+    for task in TNB101_TASKS:
+        keys = [sp.format(a) for a in bench.labelled(task)]
+        assert keys == list(raw[task])  # NASLib's keys round-trip through the space
+        assert len(keys) == (662 if task.startswith("class_") else 725)
+        k = keys[3]
+        assert bench.query(sp.parse(k), task, "val_accuracy") == raw[task][k]["val_accuracy"]
+        assert bench.query(sp.parse(k), task, "snip") == raw[task][k]["snip"]["score"]
+    # published value (NASLib's zc_transbench101_macro.json, first class_scene row)
+    assert bench.query(sp.parse("64-1242-basic"), "class_scene", "val_accuracy") == pytest.approx(54.2943878)
+    assert len(bench.archs()) == 662 and bench.spec.index == "labelled"
+    assert bench.metric_matrix("jigsaw", bench.spec.training_free).shape == (5, 725)

@@ -1,15 +1,18 @@
-"""TransNAS-Bench-101 micro benchmark: NASLib's per-task tables (`nag.benchmarks.transnas101`) as a `Benchmark`.
+"""TransNAS-Bench-101 benchmarks (micro and macro): NASLib's per-task tables (`nag.benchmarks.transnas101`) as
+`Benchmark` s.
 
-NASLib's zero-cost file holds, for each of the seven tasks, 711 labelled cells of the 4,096, each with one score
-(``val_accuracy``: the task's validation score as NASLib reports it, higher is better) and eleven training-free
-metrics with their compute time. There is one score per task, so the search signal and the reported value are the
-same metric (as in RoBoT's ``search_tnb101.py``, which sets its "test" accuracy to the validation score). Searches
-run over the task's labelled cells only (`BenchmarkSpec.index` ``"labelled"``), like NAS-Bench-101's.
+NASLib's zero-cost files hold, for each of the seven tasks, a sample of labelled architectures (micro: 711 of the
+4,096 cells, the same for every task; macro: 662 of the 3,256 networks for the two classification tasks, 725 for the
+others), each with one score (``val_accuracy``: the task's validation score as NASLib reports it, higher is better)
+and eleven training-free metrics with their compute time. There is one score per task, so the search signal and the
+reported value are the same metric (as in RoBoT's ``search_tnb101.py``, which sets its "test" accuracy to the
+validation score). Searches run over the task's labelled architectures only (`BenchmarkSpec.index` ``"labelled"``),
+like NAS-Bench-101's.
 
 Metric names per task: ``val_accuracy``; the metrics ``epe_nas``, ``fisher``, ``flops``, ``grad_norm``, ``grasp``,
 ``jacov``, ``l2_norm``, ``nwot``, ``params``, ``plain``, ``snip`` (NASLib's failure code ``-1e8`` read as NaN here,
 kept raw by `metric_matrix` as RoBoT's reference reads it); ``<metric>_time_s`` (seconds NASLib spent on it).
-Unlabelled cells have NaN everywhere.
+Unlabelled architectures have NaN everywhere.
 """
 
 from __future__ import annotations
@@ -19,15 +22,22 @@ from functools import cached_property
 
 import numpy as np
 
-from nag.benchmarks.base import Benchmark, BenchmarkSpec
+from nag.benchmarks.base import ArchT, Benchmark, BenchmarkSpec
 from nag.benchmarks.transnas101 import TNB101_TASKS, TransNAS101
 from nag.errors import InvalidChoiceError
-from nag.spaces.transnas101 import TNBMicroArch, TransNASMicroSpace
+from nag.spaces.base import SearchSpace
+from nag.spaces.transnas101 import TNBMacroArch, TNBMicroArch, TransNASMacroSpace, TransNASMicroSpace
 
-__all__ = ["TransNASMicroBenchmark", "SPEC"]
+__all__ = [
+    "TransNASBenchmark",
+    "TransNASMicroBenchmark",
+    "TransNASMacroBenchmark",
+    "MICRO_SPEC",
+    "MACRO_SPEC",
+]
 
 #: What TransNAS-Bench-101 micro means to searches, predictors and RoBoT (`BenchmarkSpec`).
-SPEC = BenchmarkSpec(
+MICRO_SPEC = BenchmarkSpec(
     datasets=TNB101_TASKS,
     default_dataset="class_scene",
     dataset_aliases={
@@ -47,22 +57,29 @@ SPEC = BenchmarkSpec(
     # RoBoT's TransNAS-Bench-101 metrics (search_tnb101.py) but synflow, which these files lack
     training_free=("grad_norm", "snip", "grasp", "fisher", "jacov"),
 )
+#: TransNAS-Bench-101 macro: the same facts (one network per block sequence, no isomorphism to merge).
+MACRO_SPEC = MICRO_SPEC
 
 
-class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
-    """Per-task scores and training-free metrics of NASLib's 711 labelled TransNAS-Bench-101 micro cells."""
+class TransNASBenchmark(Benchmark[ArchT]):
+    """Per-task scores and training-free metrics of NASLib's labelled architectures of one TransNAS-Bench-101 space.
 
-    space_name = "transnas101_micro"
-    spec = SPEC
+    Class attributes:
+        variant: ``"micro"`` or ``"macro"`` (which NASLib file).
+        space_cls: the search space class.
+    """
+
+    variant: str
+    space_cls: type[SearchSpace]
 
     def __init__(self) -> None:
-        self.space = TransNASMicroSpace()
+        self.space = self.space_cls()
         self._columns: dict[tuple[str, str], np.ndarray] = {}
 
     @cached_property
     def tables(self) -> TransNAS101:
         """The parsed NASLib tables (read once per process)."""
-        return TransNAS101("micro")
+        return TransNAS101(self.variant)
 
     @cached_property
     def _rows(self) -> dict[str, dict[str, int]]:
@@ -89,11 +106,11 @@ class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
         raise InvalidChoiceError("metric", metric, self.metrics(task))
 
     def column(self, dataset: str, metric: str) -> np.ndarray:
-        """``metric`` for the task's labelled cells in `labelled` order (``711`` float64, a copy)."""
+        """``metric`` for the task's labelled architectures in `labelled` order (``K`` float64, a copy)."""
         return self._column_ref(self.resolve_dataset(dataset), metric).copy()
 
-    def record(self, arch: TNBMicroArch, dataset: str) -> dict[str, float]:
-        """Every value of ``arch`` on task ``dataset``; NaN everywhere for an unlabelled cell."""
+    def record(self, arch: ArchT, dataset: str) -> dict[str, float]:
+        """Every value of ``arch`` on task ``dataset``; NaN everywhere for an unlabelled architecture."""
         task = self.resolve_dataset(dataset)
         i = self._rows[task].get(self.space.format(arch))
         names = self.metrics(task)
@@ -101,8 +118,8 @@ class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
             return dict.fromkeys(names, np.nan)
         return {m: float(self._column_ref(task, m)[i]) for m in names}
 
-    def query(self, arch: TNBMicroArch, dataset: str, metric: str) -> float:
-        """One value (a dictionary lookup and an array read); NaN for an unlabelled cell."""
+    def query(self, arch: ArchT, dataset: str, metric: str) -> float:
+        """One value (a dictionary lookup and an array read); NaN for an unlabelled architecture."""
         task = self.resolve_dataset(dataset)
         if metric not in self.metrics(task):
             raise InvalidChoiceError("metric", metric, self.metrics(task))
@@ -114,13 +131,14 @@ class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
             self._columns[(task, metric)] = self._value_column(task, metric)
         return self._columns[(task, metric)]
 
-    def archs(self) -> list[TNBMicroArch]:
-        """Cells labelled on every task (the seven tasks share NASLib's 711 cells), in the file's row order."""
+    def archs(self) -> list[ArchT]:
+        """Architectures labelled on every task (micro: NASLib's 711 cells, shared by the seven tasks; macro: the 662
+        of the classification tasks), in the file's row order of the default task."""
         common = set.intersection(*(set(self._rows[t]) for t in self.tables.tasks()))
         return [self.space.parse(k) for k in self.tables.archs(self.spec.default_dataset) if k in common]
 
-    def labelled(self, dataset: str) -> list[TNBMicroArch]:
-        """The task's labelled cells in the file's row order (the index of `column` and `metric_matrix`)."""
+    def labelled(self, dataset: str) -> list[ArchT]:
+        """The task's labelled architectures in the file's row order (the index of `column` and `metric_matrix`)."""
         return [self.space.parse(k) for k in self.tables.archs(self.resolve_dataset(dataset))]
 
     def labelled_column(self, dataset: str, metric: str) -> np.ndarray:
@@ -132,7 +150,7 @@ class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
         return self._scores(self.resolve_dataset(dataset))
 
     def metric_matrix(self, dataset: str, metrics: Sequence[str]) -> np.ndarray:
-        """``M x 711`` raw metric values in `labelled` order, NASLib's ``-1e8`` failure code kept (RoBoT's reference
+        """``M x K`` raw metric values in `labelled` order, NASLib's ``-1e8`` failure code kept (RoBoT's reference
         normalises it as the minimum).
 
         Raises:
@@ -140,7 +158,25 @@ class TransNASMicroBenchmark(Benchmark[TNBMicroArch]):
         """
         return self.tables.metric_matrix(self.resolve_dataset(dataset), tuple(metrics))
 
-    def cost(self, arch: TNBMicroArch, dataset: str) -> float | None:
+    def cost(self, arch: ArchT, dataset: str) -> float | None:
         """``None``: NASLib's file holds no training time."""
         self.resolve_dataset(dataset)
         return None
+
+
+class TransNASMicroBenchmark(TransNASBenchmark[TNBMicroArch]):
+    """NASLib's 711 labelled TransNAS-Bench-101 micro cells per task."""
+
+    space_name = "transnas101_micro"
+    spec = MICRO_SPEC
+    variant = "micro"
+    space_cls = TransNASMicroSpace
+
+
+class TransNASMacroBenchmark(TransNASBenchmark[TNBMacroArch]):
+    """NASLib's 662 (classification) or 725 (other tasks) labelled TransNAS-Bench-101 macro networks per task."""
+
+    space_name = "transnas101_macro"
+    spec = MACRO_SPEC
+    variant = "macro"
+    space_cls = TransNASMacroSpace
