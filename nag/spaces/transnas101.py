@@ -296,19 +296,28 @@ class TransNASMacroSpace(EnumerableSpace[TNBMacroArch], StructuredDecodeSpace[TN
     def decode_scores(
         self, op_scores: torch.Tensor, edge_scores: torch.Tensor, num_nodes: int
     ) -> TNBMacroArch | None:
-        """The chain of ``num_nodes`` nodes with each block's best-scoring kind (edges are implied by the order);
-        ``None`` when that sequence breaks the downsampling / channel-doubling counts.
+        """Valid by construction: the chain of ``num_nodes`` nodes (edges are implied by the order) whose block kinds
+        maximise the summed node scores among the sequences that obey the downsampling / channel-doubling counts.
 
         Args:
             op_scores: ``N x V`` node scores over `MACRO_GRAPH_OPS`; edge_scores: ``N x N`` (unused: a chain);
-            num_nodes: nodes that exist (6..8).
+            num_nodes: nodes that exist (6..8); ``None`` outside that range.
         """
         n = int(num_nodes)
         if not _MIN_BLOCKS + 2 <= n <= self.max_nodes:
             return None
-        codes = tuple(1 + int(op_scores[i, 1 : 1 + len(MACRO_BLOCKS)].argmax()) for i in range(1, n - 1))
-        arch = TNBMacroArch(codes)
-        return None if self.validate(arch) else arch
+        codes = self._valid_codes[n - 2]  # K x L, every valid sequence of L blocks
+        s = op_scores[1 : n - 1].detach().double().cpu().numpy()  # L x V
+        total = s[np.arange(n - 2)[None, :], codes].sum(1)  # vocabulary entry c is block code c
+        return TNBMacroArch(tuple(int(c) for c in codes[int(np.argmax(total))]))
+
+    @cached_property
+    def _valid_codes(self) -> dict[int, np.ndarray]:
+        """Block count -> ``K x L`` codes of the valid sequences of that length (`enumerate` order)."""
+        return {
+            n: np.array([a.codes for a in self._all if len(a.codes) == n], dtype=np.int64)
+            for n in range(_MIN_BLOCKS, _MAX_BLOCKS + 1)
+        }
 
     # ------------------------------------------------------------------ sampling and neighbourhoods
     @cached_property

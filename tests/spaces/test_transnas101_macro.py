@@ -56,3 +56,20 @@ def test_chain_encoding_and_neighbours(space):
     assert TNBMacroArch((1, 2, 4)) not in nb  # three blocks is too short
     assert TNBMacroArch((1, 2, 4, 2, 3)) in nb and TNBMacroArch((3, 2, 4, 2)) in nb
     assert all(space.is_valid(x) for x in nb)
+
+
+def test_structured_decode_is_valid_and_best(space):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for n in (6, 7, 8):
+        for _ in range(20):
+            scores = torch.randn(8, len(space.ops), generator=g)
+            a = space.decode_scores(scores, torch.zeros(8, 8), n)
+            assert a is not None and space.is_valid(a) and len(a.codes) == n - 2
+            best = max(
+                (b for b in space.enumerate() if len(b.codes) == n - 2),
+                key=lambda b: sum(float(scores[i + 1, c]) for i, c in enumerate(b.codes)),
+            )
+            assert a == best
+    assert space.decode_scores(torch.zeros(8, 6), torch.zeros(8, 8), 5) is None
