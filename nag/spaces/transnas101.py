@@ -50,7 +50,7 @@ import torch
 
 from nag.errors import InvalidArchitectureError
 from nag.spaces.base import EnumerableSpace, StructuredDecodeSpace
-from nag.spaces.nb201 import ADJACENCY, NB201Space
+from nag.spaces.nb201 import CellSpace
 from nag.typing import SeedLike, as_rng
 
 __all__ = [
@@ -69,7 +69,6 @@ MICRO_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_
 #: Node vocabulary of the ArchGraph encoding.
 MICRO_GRAPH_OPS: tuple[str, ...] = ("input", *MICRO_OPS, "output")
 _N_EDGES = 6
-_NB201 = NB201Space()  # its `canonical` only reads ``arch.ops`` (no data)
 
 
 @dataclass(frozen=True)
@@ -93,13 +92,14 @@ class TNBMicroArch:
         return self.key
 
 
-class TransNASMicroSpace(EnumerableSpace[TNBMicroArch]):
-    """TransNAS-Bench-101 micro space (operations on nodes, NAS-Bench-201's fixed 8-node topology)."""
+class TransNASMicroSpace(CellSpace[TNBMicroArch], EnumerableSpace[TNBMicroArch]):
+    """TransNAS-Bench-101 micro space: NAS-Bench-201's cell (`CellSpace`: validation, encoding, sampling,
+    neighbours, isomorphism key) over four operations, with TransNAS-Bench's code tuples as its notation."""
 
     name = "transnas101_micro"
     ops = MICRO_GRAPH_OPS
-    max_nodes = 8
-    fixed_topology = True
+    cell_ops = MICRO_OPS
+    arch_cls = TNBMicroArch
 
     # ------------------------------------------------------------------ text
     def parse(self, text: str) -> TNBMicroArch:
@@ -122,47 +122,6 @@ class TransNASMicroSpace(EnumerableSpace[TNBMicroArch]):
 
     def format(self, arch: TNBMicroArch) -> str:
         return arch.key
-
-    def validate(self, arch: TNBMicroArch) -> list[str]:
-        errs = []
-        if len(arch.ops) != _N_EDGES:
-            errs.append(f"needs 6 edge ops, got {len(arch.ops)}")
-        errs += [
-            f"unknown op {o!r}; accepted: {', '.join(MICRO_OPS)}" for o in arch.ops if o not in MICRO_OPS
-        ]
-        return errs
-
-    # ------------------------------------------------------------------ graphs
-    def graph_of(self, arch: TNBMicroArch) -> tuple[list[int], np.ndarray]:
-        idx = [0] + [MICRO_GRAPH_OPS.index(o) for o in arch.ops] + [len(MICRO_GRAPH_OPS) - 1]
-        return idx, ADJACENCY.copy()
-
-    def arch_of(self, op_indices: Sequence[int], adjacency: np.ndarray) -> TNBMicroArch | None:
-        if len(op_indices) != 8 or not np.array_equal(np.asarray(adjacency) > 0.5, ADJACENCY > 0.5):
-            return None
-        names = [MICRO_GRAPH_OPS[i] for i in op_indices]
-        if names[0] != "input" or names[7] != "output" or any(n not in MICRO_OPS for n in names[1:7]):
-            return None
-        return TNBMicroArch(tuple(names[1:7]))  # type: ignore[arg-type]
-
-    # ------------------------------------------------------------------ sampling and neighbourhoods
-    def sample(self, n: int, seed: SeedLike = None) -> list[TNBMicroArch]:
-        codes = as_rng(seed).integers(0, len(MICRO_OPS), size=(n, _N_EDGES))
-        return [TNBMicroArch(tuple(MICRO_OPS[c] for c in row)) for row in codes]  # type: ignore[misc]
-
-    def neighbours(self, arch: TNBMicroArch) -> list[TNBMicroArch]:
-        """The 18 cells differing from ``arch`` in exactly one edge operation."""
-        out = []
-        for k in range(_N_EDGES):
-            for op in MICRO_OPS:
-                if op != arch.ops[k]:
-                    out.append(TNBMicroArch(arch.ops[:k] + (op,) + arch.ops[k + 1 :]))  # type: ignore[arg-type]
-        return out
-
-    def canonical(self, arch: TNBMicroArch) -> str:
-        """NAS-Bench-201's isomorphism key (`NB201Space.canonical`): the cell algebra is the same (``none`` is zero,
-        ``skip_connect`` identity, convolutions opaque), only the operation set is smaller."""
-        return NB201Space.canonical(_NB201, arch)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ enumeration and index
     @property
