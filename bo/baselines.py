@@ -203,7 +203,8 @@ def _f(v: float | None) -> float:
 
 
 class RobotMethod:
-    """RoBoT (He et al., ICLR 2024; `bo.robot.robot_search`) as a harness method, NAS-Bench-201 only.
+    """RoBoT (He et al., ICLR 2024; `bo.robot.robot_search`) as a harness method, on a benchmark with a
+    training-free metric matrix (`BenchmarkSpec.training_free`, e.g. NAS-Bench-201).
 
     `robot_search` reads the signal only at the architectures it queries (BO objective = the signal of a weight's
     top-1 architecture; exploitation walks a ranking of training-free metrics), so running it once on the oracle's
@@ -213,7 +214,7 @@ class RobotMethod:
     tables are precomputed (NAS-Bench-Suite-Zero); their compute time is unknown and reported as such.
 
     Args:
-        domain: must be NAS-Bench-201.
+        domain: a space whose benchmark has a training-free metric matrix.
         oracle: a `BenchmarkOracle` (a table of the signal over the whole space).
         options: keyword options of `bo.robot.robot_search` other than the data, budget and seed (e.g.
             ``normalisation``, ``bo_iters``, ``acq_optimiser``); omitted ones keep `robot_search`'s defaults.
@@ -227,9 +228,11 @@ class RobotMethod:
         import inspect
 
         from bo.robot import robot_search
+        from nag.benchmarks import find_spec, metric_matrix_spaces
 
-        if domain.space.name != "nb201":
-            raise InvalidChoiceError("space", domain.space.name, ["nb201"])
+        spec = find_spec(domain.space.name)
+        if spec is None or not spec.training_free:  # RoBoT needs a training-free metric matrix
+            raise InvalidChoiceError("space", domain.space.name, metric_matrix_spaces())
         if not isinstance(oracle, BenchmarkOracle):
             raise InvalidChoiceError("oracle", type(oracle).__name__, ["BenchmarkOracle"])
         accepted = [p for p in inspect.signature(robot_search).parameters if p not in self._FIXED]
@@ -241,19 +244,22 @@ class RobotMethod:
         self.options = options
 
     def _plan(self, state: BOState) -> dict[str, Any]:
-        from bo.robot import ROBOT_METRICS, nb201_metric_matrix, robot_search
+        from bo.robot import robot_search
 
         oracle = self.oracle
+        bench = oracle.benchmark
+        names = bench.spec.training_free  # the benchmark's names of RoBoT's metrics (the matrix rows)
         res = robot_search(
-            nb201_metric_matrix(oracle.dataset, benchmark=oracle.benchmark),
+            bench.metric_matrix(oracle.dataset, names),
             oracle.signal_values(),
             state.config.budget,
             seed=state.config.seed,
-            **({"names": tuple(ROBOT_METRICS)} | self.options),
+            **({"names": names} | self.options),
         )
         sp = self.domain.space
+        archs = bench.index_archs(oracle.dataset)  # the order of the matrix's columns and of the signal
         return {
-            "plan": [sp.format(sp.from_index(q.index)) for q in res.queries],
+            "plan": [sp.format(archs[q.index]) for q in res.queries],
             "plan_phases": [q.phase for q in res.queries],
             "pos": 0,
             "t0": res.t0,

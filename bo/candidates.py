@@ -93,6 +93,14 @@ def _train_seconds(path: Path) -> float | None:
         return None
 
 
+def _zc_kernel(space_name: str) -> bool:
+    """Whether the space's benchmark offers ``zc_*`` columns for the GP kernel (`BenchmarkSpec.zc_kernel`)."""
+    from nag.benchmarks import find_spec
+
+    spec = find_spec(space_name)
+    return spec is not None and spec.zc_kernel
+
+
 # ---------------------------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class DiffusionBOConfig(Config):
@@ -492,7 +500,7 @@ class DiffusionBO:
         self.space = domain.space
         zc, checkpoint = config.zc, config.checkpoint
         if zc is None:
-            zc = config.surrogate == "gp" and self.space.name == "nb201"
+            zc = config.surrogate == "gp" and _zc_kernel(self.space.name)
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
         self.zc = self._zc_matrix(oracle) if zc else None
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)
@@ -557,9 +565,9 @@ class DiffusionBO:
 
         from nag.benchmarks import get_benchmark
 
-        if self.space.name != "nb201":
+        if not _zc_kernel(self.space.name):
             raise InvalidChoiceError("zc", True, [False])
-        bench = get_benchmark("nb201")
+        bench = get_benchmark(self.space.name)
         ds = bench.resolve_dataset(oracle.describe().get("dataset", "cifar10"))
         names = [m for m in bench.metrics(ds) if m.startswith("zc_")] or [
             m for m in bench.metrics("cifar10") if m.startswith("zc_")

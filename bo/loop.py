@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib
 import inspect
 import io
 import json
@@ -55,6 +54,7 @@ from bo.rundir import RunFileError, RunLock, expect, expect_int, expect_list, ex
 from nag.config import Config, ConfigError
 from nag.errors import InvalidChoiceError, NagInputError
 from nag.io import atomic_write_text, remove_stale_temps
+from nag.registry import Registry
 
 __all__ = [
     "RunConfig",
@@ -457,16 +457,18 @@ METHODS: dict[str, str | Callable[..., SearchMethod]] = {
 }
 
 
+#: The resolver behind `get_method` (exact names).
+METHOD_REGISTRY: Registry[Callable[..., SearchMethod]] = Registry("method", METHODS)
+
+
 def register_method(name: str, target: str | Callable[..., SearchMethod]) -> None:
     """Make a method available by name: ``"module:Class"`` or a callable ``(domain, oracle, **options)``."""
-    if name in METHODS and METHODS[name] != target:
-        raise ValueError(f"method: {name!r} is already registered to {METHODS[name]!r}")
-    METHODS[name] = target
+    METHOD_REGISTRY.register(name, target)
 
 
 def method_names() -> list[str]:
     """Registered method names."""
-    return list(METHODS)
+    return METHOD_REGISTRY.names()
 
 
 def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> SearchMethod:
@@ -477,12 +479,7 @@ def get_method(name: str, domain: Domain, oracle: Oracle, **options: Any) -> Sea
     Raises:
         InvalidChoiceError: unknown ``name`` (field ``method``) or an option the method does not take (``option``).
     """
-    if name not in METHODS:
-        raise InvalidChoiceError("method", name, method_names())
-    target = METHODS[name]
-    if isinstance(target, str):
-        module, cls = target.split(":")
-        target = getattr(importlib.import_module(module), cls)
+    target = METHOD_REGISTRY.load(name)
     config_type = getattr(target, "config_type", None)
     if config_type is not None:  # a typed configuration: its options are that dataclass's fields
         return target(domain, oracle, config_type.from_options(**options))

@@ -36,6 +36,7 @@ import numpy as np
 
 from nag.errors import InvalidChoiceError
 from nag.guidance import CONSTRAINT_FORMS, Condition, parse_condition
+from nag.registry import Registry
 from nag.spaces import SearchSpace, canonical_space_name, get_space
 
 __all__ = [
@@ -48,9 +49,7 @@ __all__ = [
     "BenchmarkOracle",
     "TrainingFreeOracle",
     "TrainingOracle",
-    "SIGNALS",
     "SIGNAL_TIE_TOL",
-    "REPORTS",
     "ORACLES",
     "build_oracle",
     "benchmark_signal",
@@ -279,39 +278,32 @@ class Oracle(ABC):
 # ---------------------------------------------------------------------------------------------------------- tables
 #: Signal values closer than this are ties: the tables store percentages with float noise of about 1e-8.
 SIGNAL_TIE_TOL = 1e-6
-#: Signals a benchmark oracle accepts, by space: name -> ``(dataset or None for the target, metric)``.
-SIGNALS: dict[str, dict[str, tuple[str | None, str]]] = {
-    "nb201": {
-        "val_acc_hp12": (None, "val_acc_hp12"),  # the target dataset's 12-epoch validation (the default)
-        "val_acc": (None, "val_acc"),  # 200-epoch validation: cifar10-valid only
-        "cifar10:val_acc_hp12": ("cifar10", "val_acc_hp12"),  # RoBoT's protocol: CIFAR-10 12-epoch validation
-    },
-    "nb101": {"val_acc": (None, "val_acc")},
-    "nasbench_graph": {"val_perf": (None, "val_perf")},
-}
-#: Short names of the signals (the CLI's ``--signal``): ``target``, ``cifar10`` (RoBoT), ``val200``.
-SIGNAL_ALIASES: dict[str, dict[str, str]] = {
-    "nb201": {
-        "target": "val_acc_hp12",
-        "cifar10": "cifar10:val_acc_hp12",
-        "robot": "cifar10:val_acc_hp12",
-        "val200": "val_acc",
-    },
-    "nb101": {"target": "val_acc"},
-    "nasbench_graph": {"target": "val_perf"},
-}
-#: The headline report metric of each space (test accuracy / performance).
-REPORTS: dict[str, str] = {"nb201": "test_acc", "nb101": "test_acc", "nasbench_graph": "test_perf"}
-#: Whether isomorphic architectures share a table row (then they are one query).
-_KEY_KIND: dict[str, str] = {"nb201": "format", "nb101": "canonical", "nasbench_graph": "canonical"}
+# What each benchmark means (its signals, report metric, identity rule, ...) lives in its `BenchmarkSpec`
+# (`nag.benchmarks.get_spec`); `SIGNALS`, `SIGNAL_ALIASES`, `REPORTS` below are read-only views of the specs.
+
+
+def _spec(space: str):
+    from nag.benchmarks import get_spec
+
+    return get_spec(space)
 
 
 def _resolve_signal(space: str, signal: str) -> str:
-    aliases = SIGNAL_ALIASES.get(space, {})
-    name = aliases.get(signal, signal)
-    if name not in SIGNALS[space]:
-        raise InvalidChoiceError("signal", signal, [*SIGNALS[space], *aliases])
-    return name
+    return _spec(space).resolve_signal(signal)
+
+
+def __getattr__(name: str) -> Any:
+    # views of the benchmark specs under their former names (computed on access: reading a spec loads no data)
+    from nag.benchmarks import BENCHMARKS, get_spec
+
+    views = {
+        "SIGNALS": lambda s: dict(s.signals),
+        "SIGNAL_ALIASES": lambda s: dict(s.signal_aliases),
+        "REPORTS": lambda s: s.report,
+    }
+    if name in views:
+        return {sp: views[name](get_spec(sp)) for sp in BENCHMARKS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def benchmark_signal(space: str, dataset: str, signal: str) -> tuple[str, str]:
@@ -319,21 +311,22 @@ def benchmark_signal(space: str, dataset: str, signal: str) -> tuple[str, str]:
     from nag.benchmarks import get_benchmark
 
     sp = canonical_space_name(space)
-    name = _resolve_signal(sp, signal)
+    spec = _spec(sp)
+    name = spec.resolve_signal(signal)
     bench = get_benchmark(sp)
     ds = bench.resolve_dataset(dataset)
-    sig_ds, metric = SIGNALS[sp][name]
+    sig_ds, metric = spec.signals[name]
     sig_ds = bench.resolve_dataset(sig_ds) if sig_ds else ds
     if metric not in bench.metrics(sig_ds):
         # name the choices by the short names the user types (`--signal`), not the table's internal columns
         def available(n: str) -> bool:
-            d, m = SIGNALS[sp][n]
+            d, m = spec.signals[n]
             return m in bench.metrics(bench.resolve_dataset(d) if d else ds)
 
-        aliases = SIGNAL_ALIASES.get(sp, {})
+        aliases = spec.signal_aliases
         accepted = [a for a, n in aliases.items() if available(n)]
         signal = next((a for a, n in aliases.items() if n == signal), signal)  # as the user typed it
-        raise InvalidChoiceError("signal", signal, accepted or [s for s in SIGNALS[sp] if available(s)])
+        raise InvalidChoiceError("signal", signal, accepted or [s for s in spec.signals if available(s)])
     return sig_ds, metric
 
 
@@ -374,12 +367,8 @@ class _TableMixin:
 
     @cached_property
     def _c_archs(self) -> list[Arch] | None:
-        sp = get_space(self.space_name)
-        if self.space_name == "nb101":
-            return self.benchmark.archs()
-        if hasattr(sp, "enumerate"):
-            return list(sp.enumerate())
-        return None
+        # the order of the benchmark's whole-table arrays (`BenchmarkSpec.index`)
+        return self.benchmark.index_archs(self.dataset)
 
     def _column(self, dataset: str, metric: str) -> np.ndarray:
         bench = self.benchmark
@@ -395,15 +384,16 @@ class _TableMixin:
         return ok
 
     def _table_domain(self) -> Domain:
+        """The whole space where the benchmark labels all of it, else its labelled architectures of the dataset
+        (NAS-Bench-101's 530 cells, NAS-Bench-Graph's 2,021 on ``proteins``, TransNAS-Bench-101's 711)."""
         sp = get_space(self.space_name)
-        key = _KEY_KIND.get(self.space_name, "format")
-        if self.space_name == "nb101":
-            return Domain(sp, key=key, pool=self.benchmark.archs())
-        if self.space_name == "nasbench_graph":
-            labelled = self.benchmark.archs(self.dataset)
-            if len(labelled) < sp.size:
-                return Domain(sp, key=key, pool=labelled)
-        return Domain(sp, key=key)
+        spec = self.benchmark.spec
+        if not spec.exhaustive:
+            labelled = self.benchmark.labelled(self.dataset)
+            size = getattr(sp, "size", None)
+            if not isinstance(size, int) or len(labelled) < size:
+                return Domain(sp, key=spec.key, pool=labelled)
+        return Domain(sp, key=spec.key)
 
     def _reference(self, signal: np.ndarray) -> dict[str, Any]:
         """Whole-table facts: signal argmax and its report value, best report, feasible share, constrained optimum."""
@@ -464,17 +454,16 @@ class BenchmarkOracle(_TableMixin, Oracle):
         report: Sequence[str] | None = None,
         constraints: Sequence[Constraint | str] = (),
     ) -> None:
-        from nag.benchmarks import BENCHMARKS, get_benchmark
+        from nag.benchmarks import get_benchmark
 
         sp = canonical_space_name(space)
-        if sp not in BENCHMARKS:
-            raise InvalidChoiceError("space", space, list(BENCHMARKS))
+        spec = _spec(sp)  # a space without a benchmark: InvalidChoiceError listing those with one
         self.space_name = sp
-        self.key_kind = _KEY_KIND.get(sp, "format")
+        self.key_kind = spec.key
         self.dataset = get_benchmark(sp).resolve_dataset(dataset)
-        self.signal = _resolve_signal(sp, signal if signal is not None else next(iter(SIGNALS[sp])))
+        self.signal = spec.resolve_signal(signal)
         self._signal_ds, self._signal_metric = benchmark_signal(sp, self.dataset, self.signal)
-        self.report_metrics = tuple(report) if report else (REPORTS[sp],)
+        self.report_metrics = tuple(report) if report else (spec.report,)
         self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
         self._check_table_args()
 
@@ -495,7 +484,8 @@ class BenchmarkOracle(_TableMixin, Oracle):
 
     def cost(self, arch: Arch) -> float | None:
         """Seconds of the training run that produces the signal, where the table has it (see the class docstring)."""
-        if self.space_name == "nb201" and self._signal_metric != "val_acc_hp12":
+        costed = self.benchmark.spec.costed_metrics
+        if costed is not None and self._signal_metric not in costed:
             return None
         return self.benchmark.cost(arch, self._signal_ds)
 
@@ -561,11 +551,12 @@ class TrainingFreeOracle(_TableMixin, Oracle):
         if source not in self.SOURCES:
             raise InvalidChoiceError("source", source, self.SOURCES)
         self.space_name = canonical_space_name(space)
-        self.key_kind = _KEY_KIND.get(self.space_name, "format")
+        spec = _spec(self.space_name)
+        self.key_kind = spec.key
         self.dataset = get_benchmark(self.space_name).resolve_dataset(dataset)
         self.metric = metric
         self.source = source
-        self.report_metrics = tuple(report) if report else (REPORTS.get(self.space_name, "test_acc"),)
+        self.report_metrics = tuple(report) if report else (spec.report,)
         self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
         self.batch_size = batch_size
         self.seed = seed
@@ -752,10 +743,14 @@ ORACLES: dict[str, type[Oracle]] = {
 }
 
 
+#: The resolver behind `build_oracle`.
+ORACLE_REGISTRY: Registry[type[Oracle]] = Registry("oracle", ORACLES)
+
+
 def build_oracle(desc: dict[str, Any]) -> Oracle:
     """Rebuild an oracle from `Oracle.describe` output (e.g. a run directory's ``config.json``)."""
     args = dict(desc)
     kind = args.pop("kind", None)
-    if kind not in ORACLES:
-        raise InvalidChoiceError("oracle", kind, list(ORACLES))
-    return ORACLES[kind](**args)
+    if not isinstance(kind, str):
+        raise InvalidChoiceError("oracle", kind, ORACLE_REGISTRY.names())
+    return ORACLE_REGISTRY.load(kind)(**args)

@@ -104,14 +104,12 @@ def nb201_metric_matrix(
     from nag.benchmarks import get_benchmark
 
     bench = benchmark if benchmark is not None else get_benchmark("nb201")
-    ds = bench.resolve_dataset(dataset)  # type: ignore[attr-defined]
-    src = "cifar10" if ds == "cifar100" else ds
     names = [ROBOT_METRICS.get(m, m) for m in metrics]
-    known = [k for k in bench.metrics(src) if k.startswith("zc_")]  # type: ignore[attr-defined]
-    unknown = [m for m, n in zip(metrics, names, strict=True) if f"zc_{n}" not in known]
-    if unknown:
-        raise InvalidChoiceError("metrics", unknown, [*ROBOT_METRICS, *(k[3:] for k in sorted(known))])
-    return np.stack([bench.column(src, f"zc_{n}") for n in names])  # type: ignore[attr-defined]
+    try:
+        return bench.metric_matrix(dataset, names)  # type: ignore[attr-defined]
+    except InvalidChoiceError as e:  # name the metrics as given, and RoBoT's spellings among the choices
+        unknown = [m for m, n in zip(metrics, names, strict=True) if n in e.value]
+        raise InvalidChoiceError("metrics", unknown, [*ROBOT_METRICS, *e.accepted]) from None
 
 
 def nb201_signal(dataset: str, signal: str = "cifar10", benchmark: object | None = None) -> np.ndarray:

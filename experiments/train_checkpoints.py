@@ -40,6 +40,16 @@ SPECS: dict[str, tuple[str, dict, str]] = {
         {},
         "all 26,206 NAS-Bench-Graph architectures (package representatives)",
     ),
+    "transnas101_micro": (
+        "transnas101_micro",
+        {"train_fraction": 1.0},
+        "all 4,096 TransNAS-Bench-101 micro cells",
+    ),
+    "transnas101_macro": (
+        "transnas101_macro",
+        {"train_fraction": 1.0},
+        "all 3,256 TransNAS-Bench-101 macro networks",
+    ),
 }
 
 

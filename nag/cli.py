@@ -612,8 +612,10 @@ def train_predictor_cmd(
     _check_choice("--features", features, ("zc", "none"))
     if out:
         _check_out_file("--out", out, (".pt", ".pth"))
-    if canonical_space_name(space) not in ("nb201", "nb101", "nasbench_graph"):
-        raise InvalidChoiceError("space", space, ["nb201", "nb101", "nasbench_graph"])
+    from nag.benchmarks import BENCHMARKS
+
+    if canonical_space_name(space) not in BENCHMARKS:  # predictors learn from a benchmark's labelled pool
+        raise InvalidChoiceError("space", space, list(BENCHMARKS))
     from predictors.api import split_target
 
     split_target(canonical_space_name(space), target, None)  # unknown target or dataset: before any training
@@ -834,11 +836,15 @@ def zc_compute_cmd(
     out: Annotated[str, typer.Option("--out", help="Write the values to FILE.csv.")] = "",
 ) -> None:
     """Compute training-free metrics for random NB201 cells; print each metric's time and rank correlation."""
-    from nag.spaces import canonical_space_name, get_space
+    from nag.benchmarks import benchmark_spaces, get_spec
+    from nag.spaces import ModuleSpace, canonical_space_name, get_space
 
-    if canonical_space_name(space) != "nb201":
-        raise InvalidChoiceError("space", space, ["nb201"])
-    sp = get_space("nb201")
+    # the metrics need the space's real networks, and the correlation a benchmark labelling every cell
+    accepted = [n for n in benchmark_spaces(exhaustive=True) if isinstance(get_space(n), ModuleSpace)]
+    if canonical_space_name(space) not in accepted:
+        raise InvalidChoiceError("space", space, accepted)
+    sp = get_space(space)
+    report = get_spec(sp.name).report
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     _check_int("--n", n, 2, sp.size)
     _check_int("--batch-size", batch_size, 1, 1024)
@@ -860,17 +866,18 @@ def zc_compute_cmd(
         raise InvalidChoiceError("--metrics", metrics, list_metrics())
     for m in names:
         _check_choice("metrics", m, list_metrics())
-    bench = get_benchmark("nb201")
+    bench = get_benchmark(sp.name)
     ds = bench.resolve_dataset(dataset)
     torch.set_num_threads(2)
     archs = sp.unique(sp.sample(4 * n, seed=seed))[:n] if n <= sp.size // 2 else list(sp.enumerate())[:n]
     res = run_metrics(
         archs, names, cache=cache_path, config=ZCConfig(batch_size=batch_size, seed=seed), workers=workers
     )
-    acc = np.array([bench.query(a, ds, "test_acc") for a in archs])
+    acc = np.array([bench.query(a, ds, report) for a in archs])
     from rich.table import Table
 
-    t = Table(title=f"{len(archs)} NB201 cells · Spearman with {ds} test accuracy")
+    what = "test accuracy" if report == "test_acc" else report
+    t = Table(title=f"{len(archs)} {sp.name.upper()} cells · Spearman with {ds} {what}")
     for col in ("metric", "median s", "Spearman ρ", "finite"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for m in names:
@@ -978,13 +985,18 @@ def _check_search_args(method: str, space: str, budget: int, q: int, seed: int, 
     if out:
         _check_out_dir("--out", out)
     _check_method_options(method, _method_options(options))
-    if sp.name != "nb201":
+    from nag.benchmarks import find_spec
+
+    spec = find_spec(sp.name)
+    if (
+        spec is None or not spec.exhaustive
+    ):  # whole-space ranges only where the table labels every architecture
         return
     import numpy as np
 
     from nag.benchmarks import get_benchmark
 
-    bench = get_benchmark("nb201")
+    bench = get_benchmark(sp.name)
     ds = bench.resolve_dataset(dataset)
     for text in constraints:
         c = parse_constraint(text)
@@ -993,7 +1005,7 @@ def _check_search_args(method: str, space: str, budget: int, q: int, seed: int, 
         col = bench.column(ds, c.metric)
         lo, hi = float(np.nanmin(col)), float(np.nanmax(col))
         if (c.op.startswith("<") and c.bound < lo) or (c.op.startswith(">") and c.bound > hi):
-            raise NagInputError(f"constraint: {text!r} cannot be met by any architecture of nb201 on {ds} "
+            raise NagInputError(f"constraint: {text!r} cannot be met by any architecture of {sp.name} on {ds} "
                                 f"(values {lo:.4g}..{hi:.4g}); accepted: a bound inside that range")  # fmt: skip
 
 
@@ -1144,8 +1156,12 @@ def search_cmd(
         from nag.spaces import canonical_space_name
 
         sp_name = canonical_space_name(space)
-        if method == "robot" and sp_name != "nb201":
-            raise InvalidChoiceError("space", space, ["nb201"])
+        if method == "robot":
+            from nag.benchmarks import find_spec, metric_matrix_spaces
+
+            spec = find_spec(sp_name)
+            if spec is None or not spec.training_free:  # RoBoT needs a training-free metric matrix
+                raise InvalidChoiceError("space", space, metric_matrix_spaces())
         if normalisation not in ("minmax", "log", "rank"):
             raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
         _check_search_args(method, space, budget, q, seed, constraint or [], dataset, option, out)

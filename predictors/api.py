@@ -26,7 +26,6 @@ __all__ = ["LabelledPool", "load_pool", "split_target", "train_predictor", "eval
 
 #: Extra-feature sets of `load_pool`: ``none`` (graph only) or ``zc`` (the benchmark's training-free metrics).
 FEATURE_SETS: tuple[str, ...] = ("none", "zc")
-_NB201_EXTRA = ("naswot", "synflow", "logsynflow", "nregions")
 
 
 @dataclass
@@ -96,37 +95,24 @@ def split_target(space: str, target: str, dataset: str | None) -> tuple[str, str
     return ds, target
 
 
-def _zc_names(space: str, bench, ds: str) -> list[str]:
-    if space == "nb201":
-        own = [m for m in bench.metrics(ds) if m.startswith("zc_")]
-        if not own:  # CIFAR-100 has no NAS-Bench-Suite-Zero table: CIFAR-10's are training-free all the same
-            own = [f"cifar10:{m}" for m in bench.metrics("cifar10") if m.startswith("zc_")]
-        return own + [m for m in _NB201_EXTRA if m in bench.metrics(ds)]
-    if space == "nb101":
-        return [m for m in bench.metrics(ds) if m.startswith("naslib_zc_")]
-    return []
-
-
-def _column(space: str, bench, ds: str, metric: str, archs: list, rows: np.ndarray | None) -> np.ndarray:
-    """``metric`` for ``archs``: whole-space columns (restricted to ``rows`` where given) or per-arch queries."""
+def _column(bench, ds: str, metric: str) -> np.ndarray:
+    """``metric`` of the benchmark's labelled architectures of ``ds`` (`Benchmark.labelled_column`)."""
     if ":" in metric:  # "<dataset>:<metric>": another dataset's training-free metric
         ds, metric = metric.split(":", 1)
-    if space in ("nb201", "nasbench_graph"):
-        col = bench.column(ds, metric)
-        return col if rows is None else col[rows]
-    return np.asarray([bench.query(a, ds, metric) for a in archs], dtype=np.float64)
+    return bench.labelled_column(ds, metric)
 
 
 def load_pool(space: str, target: str, dataset: str | None = None, features: str = "none") -> LabelledPool:
     """All labelled architectures of ``space`` with a finite ``target`` on ``dataset``, encoded.
 
     Args:
-        space: ``nb201``, ``nb101`` or ``nasbench_graph`` (aliases accepted).
+        space: a space with a benchmark (`nag.benchmarks.BENCHMARKS`; aliases accepted).
         target: metric name, optionally prefixed by the dataset (see `split_target`).
         dataset: benchmark dataset (default: from ``target``).
-        features: ``"none"`` or ``"zc"``: NB201's NAS-Bench-Suite-Zero metrics (CIFAR-10's for CIFAR-100) plus
-            NASWOT / synflow / log-synflow / #linear-regions of the dataset; NB101's NASLib metrics. NAS-Bench-Graph
-            has none (an error).
+        features: ``"none"`` or ``"zc"``: the benchmark's training-free metrics
+            (`Benchmark.training_free_features`: NB201's NAS-Bench-Suite-Zero metrics, CIFAR-10's for CIFAR-100,
+            plus NASWOT / synflow / log-synflow / #linear-regions; NB101's NASLib metrics). A benchmark without
+            any (NAS-Bench-Graph) is an error.
 
     Raises:
         InvalidChoiceError: unknown space, dataset, metric or feature set.
@@ -137,27 +123,18 @@ def load_pool(space: str, target: str, dataset: str | None = None, features: str
     space = canonical_space_name(space)
     if features not in FEATURE_SETS:
         raise InvalidChoiceError("features", features, FEATURE_SETS)
-    bench = get_benchmark(space)
+    bench = get_benchmark(space)  # a space without a benchmark: InvalidChoiceError listing those with one
     ds, metric = split_target(space, target, dataset)
     sp = get_space(space)
-    rows = None
-    if space == "nb201":
-        archs = list(sp.enumerate())
-    elif space == "nasbench_graph":
-        rows = np.flatnonzero(bench.table(ds)["labelled"].to_numpy())
-        archs = bench.archs(ds)
-    elif space == "nb101":
-        archs = bench.archs()
-    else:
-        raise InvalidChoiceError("space", space, ["nb201", "nb101", "nasbench_graph"])
-    y = _column(space, bench, ds, metric, archs, rows)
+    archs = bench.labelled(ds)
+    y = _column(bench, ds, metric)
     names: list[str] = []
     F = None
     if features == "zc":
-        names = _zc_names(space, bench, ds)
+        names = bench.training_free_features(ds)
         if not names:
             raise InvalidChoiceError("features", features, ["none"])
-        F = np.stack([_column(space, bench, ds, n, archs, rows) for n in names], 1)
+        F = np.stack([_column(bench, ds, n) for n in names], 1)
         keep_cols = ~np.all(~np.isfinite(F), 0)
         F, names = F[:, keep_cols], [n for n, k in zip(names, keep_cols, strict=True) if k]
     keep = np.flatnonzero(np.isfinite(y))

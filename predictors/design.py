@@ -83,7 +83,7 @@ class DesignResult:
 
 def _condition(space, text: str, field_name: str, kind: str) -> Condition:
     """One condition from text; ``latency_edgegpu`` (the table's spelling) reads as ``latency:edgegpu``."""
-    from predictors.objectives import TARGETS
+    from predictors.objectives import guided_spaces, targets_of
 
     cond = parse_condition(
         text, field_name=field_name, require_bound={"maximize": False, "constraint": True}.get(kind)
@@ -91,9 +91,9 @@ def _condition(space, text: str, field_name: str, kind: str) -> Condition:
     head, sep, tail = cond.target.partition("_")
     if sep and cond.qualifier is None and head in _UNDERSCORE_HEADS:
         cond = Condition(head, tail, cond.op, cond.bound)
-    accepted = TARGETS.get(space.name)
-    if accepted is None:
-        raise InvalidChoiceError("space", space.name, list(TARGETS))
+    accepted = targets_of(space.name)
+    if not accepted:
+        raise InvalidChoiceError("space", space.name, guided_spaces())
     if cond.target not in accepted:
         raise InvalidChoiceError("target", cond.target, accepted)
     return cond
@@ -101,18 +101,20 @@ def _condition(space, text: str, field_name: str, kind: str) -> Condition:
 
 def reachable_range(space, cond: Condition) -> tuple[float, float] | None:
     """``(min, max)`` of a condition's true values over the whole space, where a table or an exact formula gives
-    them cheaply (NB201: parameters, latencies, energies, accuracies); ``None`` elsewhere."""
-    from nag.benchmarks import get_benchmark
+    them cheaply: a benchmark that labels the whole space (`BenchmarkSpec.exhaustive`: NB201's parameters,
+    latencies, energies, accuracies); ``None`` elsewhere."""
+    from nag.benchmarks import find_spec, get_benchmark
 
-    if space.name != "nb201":
+    spec = find_spec(space.name)
+    if spec is None or not spec.exhaustive:
         return None
     bench = get_benchmark(space.name)
     if cond.target == "params":
         v = np.asarray(space.num_params(list(space.enumerate())), dtype=float) / 1e6
     elif cond.target in ("latency", "energy"):
-        v = bench.column("cifar10", f"{cond.target}_{cond.qualifier}")
-    elif cond.target == "accuracy":
-        v = bench.column(bench.resolve_dataset(cond.qualifier or "cifar10"), "test_acc")
+        v = bench.column(spec.default_dataset, f"{cond.target}_{cond.qualifier}")
+    elif cond.target == "accuracy" and spec.accuracy_label:
+        v = bench.column(bench.resolve_dataset(cond.qualifier or spec.default_dataset), spec.accuracy_label)
     else:
         return None
     return float(np.nanmin(v)), float(np.nanmax(v))

@@ -24,17 +24,37 @@ import numpy as np
 from nag.errors import InvalidChoiceError
 from nag.guidance import Condition, GuidanceFn, on_denoised, parse_condition
 
-__all__ = ["Target", "TARGETS", "build_target", "accuracy_target", "latency_target", "params_target"]
+__all__ = [
+    "Target",
+    "targets_of",
+    "guided_spaces",
+    "build_target",
+    "accuracy_target",
+    "latency_target",
+    "params_target",
+]
 
-#: Targets a condition may name, per space.
-TARGETS: dict[str, tuple[str, ...]] = {
-    "nb201": ("accuracy", "latency", "energy", "params"),
-    "nasbench_graph": ("accuracy",),
-}
 
-#: Per space: the label an accuracy predictor learns (200-epoch test accuracy / test performance) and the default
-#: dataset.
-_ACC: dict[str, tuple[str, str]] = {"nb201": ("test_acc", "cifar10"), "nasbench_graph": ("test_perf", "cora")}
+def targets_of(space_name: str) -> tuple[str, ...]:
+    """Targets a condition may name on ``space_name`` (its benchmark's `BenchmarkSpec.targets`; empty without)."""
+    from nag.benchmarks import find_spec
+
+    spec = find_spec(space_name)
+    return spec.targets if spec is not None else ()
+
+
+def guided_spaces() -> list[str]:
+    """Spaces whose benchmark names guidance targets."""
+    from nag.benchmarks import benchmark_spaces
+
+    return benchmark_spaces(targets=bool)
+
+
+def __getattr__(name: str) -> Any:
+    # ``TARGETS``: a view of the benchmark specs under its former name (space -> targets, spaces with targets only)
+    if name == "TARGETS":
+        return {sp: targets_of(sp) for sp in guided_spaces()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -62,19 +82,18 @@ class Target:
 
 
 def _check_space(space, target: str) -> None:
-    accepted = TARGETS.get(space.name)
-    if accepted is None:
-        raise InvalidChoiceError("space", space.name, list(TARGETS))
+    accepted = targets_of(space.name)
+    if not accepted:
+        raise InvalidChoiceError("space", space.name, guided_spaces())
     if target not in accepted:
         raise InvalidChoiceError("target", target, accepted)
 
 
-def _nb201_truth(dataset: str, metric: str) -> Callable[[Sequence[Any]], np.ndarray]:
+def _table_truth(space, dataset: str, metric: str) -> Callable[[Sequence[Any]], np.ndarray]:
+    """True values from a whole-space column (a benchmark indexed by the space: `BenchmarkSpec.index`)."""
     from nag.benchmarks import get_benchmark
-    from nag.spaces import get_space
 
-    bench, space = get_benchmark("nb201"), get_space("nb201")
-    col = bench.column(dataset, metric)
+    col = get_benchmark(space.name).column(dataset, metric)
     return lambda archs: col[[space.index(a) for a in archs]]
 
 
@@ -114,17 +133,17 @@ def accuracy_target(
 
     if guide not in ("noise-aware", "denoised"):
         raise InvalidChoiceError("guide", guide, ("noise-aware", "denoised"))
-    label, default_ds = _ACC[space.name]
     bench = get_benchmark(space.name)
-    dataset = bench.resolve_dataset(condition.qualifier or default_ds)
+    label = bench.spec.accuracy_label
+    dataset = bench.resolve_dataset(condition.qualifier or bench.spec.default_dataset)
     info: dict[str, Any] = {"dataset": dataset, "n_train": n_train, "label": label}
     t0 = time.perf_counter()
     # the re-ranker sees the training-free metrics too (they exist for every decoded cell); guidance cannot
-    zc = zc_features and space.name == "nb201"
+    zc = zc_features and bool(bench.training_free_features(dataset))
     pool = load_pool(space.name, label, dataset, features="zc" if zc else "none")
-    # NB201 tables hold one row per cell string (isomorphic cells were trained separately); NAS-Bench-Graph's
-    # one per isomorphism class
-    key = space.format if space.name == "nb201" else space.canonical
+    # a table row per cell string (NB201: isomorphic cells were trained separately) or per isomorphism class
+    # (NAS-Bench-Graph): the benchmark's identity rule
+    key = space.format if bench.spec.key == "format" else space.canonical
     row_of = {key(a): i for i, a in enumerate(pool.archs)}
 
     def truth(archs: Sequence[Any]) -> np.ndarray:
@@ -186,7 +205,7 @@ def latency_target(space, condition: Condition, diffusion, *, dataset: str = "ci
         condition,
         fn,
         lambda archs: model.predict_archs(list(archs)),
-        _nb201_truth(dataset, metric),
+        _table_truth(space, dataset, metric),
         unit,
         unit,
         info,

@@ -35,7 +35,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from nag.benchmarks.base import Benchmark
+from nag.benchmarks.base import Benchmark, BenchmarkSpec
 from nag.benchmarks.data import data_dirs, resolve, verify
 from nag.errors import DataNotFoundError, InvalidChoiceError
 from nag.spaces.nasbench_graph import NASBenchGraphSpace, NBGArch
@@ -135,21 +135,32 @@ class NASBenchGraphBenchmark(Benchmark[NBGArch]):
     """Validation/test performance, latency and parameter count of every NAS-Bench-Graph architecture."""
 
     space_name = "nasbench_graph"
-    dataset_aliases = {
-        "ogbn-arxiv": "arxiv",
-        "ogbn_arxiv": "arxiv",
-        "ogbn-proteins": "proteins",
-        "ogbn_proteins": "proteins",
-        "coauthor-cs": "cs",
-        "coauthorcs": "cs",
-        "coauthor-physics": "physics",
-        "coauthorphysics": "physics",
-        "amazon-photo": "photo",
-        "amazonphoto": "photo",
-        "amazon-computers": "computers",
-        "amazoncomputers": "computers",
-        "computer": "computers",
-    }
+    spec = BenchmarkSpec(
+        datasets=DATASETS,
+        default_dataset="cora",
+        dataset_aliases={
+            "ogbn-arxiv": "arxiv",
+            "ogbn_arxiv": "arxiv",
+            "ogbn-proteins": "proteins",
+            "ogbn_proteins": "proteins",
+            "coauthor-cs": "cs",
+            "coauthorcs": "cs",
+            "coauthor-physics": "physics",
+            "coauthorphysics": "physics",
+            "amazon-photo": "photo",
+            "amazonphoto": "photo",
+            "amazon-computers": "computers",
+            "amazoncomputers": "computers",
+            "computer": "computers",
+        },
+        signals={"val_perf": (None, "val_perf")},
+        signal_aliases={"target": "val_perf"},
+        report="test_perf",
+        key="canonical",  # one row per isomorphism class (the package's representatives)
+        index="space",
+        targets=("accuracy",),
+        accuracy_label="test_perf",
+    )
 
     def __init__(self) -> None:
         self._columns: dict[str, dict[str, np.ndarray]] = {}
@@ -168,9 +179,6 @@ class NASBenchGraphBenchmark(Benchmark[NBGArch]):
         return self._columns[ds]
 
     # ------------------------------------------------------------------ Benchmark API
-    def datasets(self) -> list[str]:
-        return list(DATASETS)
-
     def metrics(self, dataset: str) -> list[str]:
         self.resolve_dataset(dataset)
         return list(METRICS)
@@ -208,6 +216,15 @@ class NASBenchGraphBenchmark(Benchmark[NBGArch]):
         """``None``: the package's tables hold no training time (only the full figshare release has curves)."""
         self.resolve_dataset(dataset)
         return None
+
+    def labelled(self, dataset: str) -> list[NBGArch]:
+        """`archs` labelled on ``dataset``, in index order."""
+        return self.archs(dataset)
+
+    def labelled_column(self, dataset: str, metric: str) -> np.ndarray:
+        """`column` at the `labelled` rows."""
+        rows = np.flatnonzero(self.table(dataset)["labelled"].to_numpy())
+        return self.column(dataset, metric)[rows]
 
     def archs(self, dataset: str | None = None) -> list[NBGArch]:
         """All 26,206 representatives, or those labelled on ``dataset`` (2,021 on ``proteins``), in index order."""

@@ -35,7 +35,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
-from nag.benchmarks.base import Benchmark
+from nag.benchmarks.base import Benchmark, BenchmarkSpec
 from nag.benchmarks.data import resolve
 from nag.spaces.nb101 import NB101Arch, NB101Space
 
@@ -128,7 +128,16 @@ class NB101Benchmark(Benchmark[NB101Arch]):
     """Every NAS-Bench-101 value in ``shared/data/nb101`` for a cell (see the module docstring)."""
 
     space_name = "nb101"
-    dataset_aliases = {"cifar-10": "cifar10", "c10": "cifar10"}
+    spec = BenchmarkSpec(
+        datasets=("cifar10",),
+        default_dataset="cifar10",
+        dataset_aliases={"cifar-10": "cifar10", "c10": "cifar10"},
+        signals={"val_acc": (None, "val_acc")},  # 108-epoch validation
+        signal_aliases={"target": "val_acc"},
+        report="test_acc",
+        key="canonical",  # isomorphic cells share one record (the graph hash)
+        index="labelled",
+    )
 
     def __init__(self) -> None:
         self.space = NB101Space()
@@ -137,9 +146,6 @@ class NB101Benchmark(Benchmark[NB101Arch]):
     def tables(self) -> NB101Tables:
         """The parsed data (resolved through `nag.benchmarks.data.resolve`, parsed once per process)."""
         return load_tables(str(resolve(ZC_FILE)), str(resolve(FULL_FILE)))
-
-    def datasets(self) -> list[str]:
-        return ["cifar10"]
 
     def metrics(self, dataset: str) -> list[str]:
         """``val_acc``, the full-record metrics, then ``naslib_val_acc`` and ``naslib_zc_<name>``."""
@@ -176,6 +182,10 @@ class NB101Benchmark(Benchmark[NB101Arch]):
         out["params_mb"] = out.get("naslib_zc_params", math.nan)
         out.update(t.full.get(h, {}))
         return out
+
+    def training_free_features(self, dataset: str) -> list[str]:
+        """NASLib's ``naslib_zc_*`` metrics."""
+        return [m for m in self.metrics(dataset) if m.startswith("naslib_zc_")]
 
     def archs(self) -> list[NB101Arch]:
         """One pruned cell per labelled isomorphism class: NASLib's cells in file order, then the remaining full records."""

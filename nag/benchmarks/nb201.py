@@ -37,7 +37,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from nag.benchmarks.base import Benchmark, load_frame
+from nag.benchmarks.base import Benchmark, BenchmarkSpec, load_frame
 from nag.benchmarks.data import DataFile, not_found
 from nag.errors import DataNotFoundError, InvalidChoiceError, NagRuntimeError
 from nag.spaces.nb201 import EDGES, NB201Arch
@@ -77,6 +77,47 @@ _HW_COLS = (
     ("fpga", "energy"),
 )
 _ZC_FAIL = -1e7  # NAS-Bench-Suite-Zero codes failures as -1e8
+#: FreeREA's precomputed training-free metrics (main-table columns), predictor inputs beside the ``zc_*`` ones.
+_FREEREA = ("naswot", "synflow", "logsynflow", "nregions")
+
+#: What NAS-Bench-201 means to searches, predictors and guidance (`BenchmarkSpec`).
+SPEC = BenchmarkSpec(
+    datasets=DATASETS,
+    default_dataset="cifar10",
+    dataset_aliases={
+        "c10": "cifar10",
+        "cifar-10": "cifar10",
+        "c100": "cifar100",
+        "cifar-100": "cifar100",
+        "in16": "ImageNet16-120",
+        "imagenet16": "ImageNet16-120",
+        "imagenet16-120": "ImageNet16-120",
+        "imagenet": "ImageNet16-120",
+        "in16-120": "ImageNet16-120",
+    },
+    signals={
+        "val_acc_hp12": (None, "val_acc_hp12"),  # the target dataset's 12-epoch validation (the default)
+        "val_acc": (None, "val_acc"),  # 200-epoch validation: cifar10-valid only
+        "cifar10:val_acc_hp12": ("cifar10", "val_acc_hp12"),  # RoBoT's protocol: CIFAR-10 12-epoch validation
+    },
+    signal_aliases={
+        "target": "val_acc_hp12",
+        "cifar10": "cifar10:val_acc_hp12",
+        "robot": "cifar10:val_acc_hp12",
+        "val200": "val_acc",
+    },
+    report="test_acc",
+    key="format",  # isomorphic cells have their own table rows (each was trained)
+    index="space",
+    exhaustive=True,
+    costed_metrics=("val_acc_hp12",),  # the table holds the 12-epoch training time only
+    targets=("accuracy", "latency", "energy", "params"),
+    accuracy_label="test_acc",
+    devices=DEVICES,
+    # RoBoT's six metrics (He et al., ICLR 2024) under their NAS-Bench-Suite-Zero names
+    training_free=("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov"),
+    zc_kernel=True,
+)
 
 
 def reduce_unreachable(arch: NB201Arch) -> NB201Arch:
@@ -148,17 +189,7 @@ class NB201Benchmark(Benchmark[NB201Arch]):
     """Every NAS-Bench-201 value in ``shared/data`` for a cell and dataset (see the module docstring)."""
 
     space_name = "nb201"
-    dataset_aliases = {
-        "c10": "cifar10",
-        "cifar-10": "cifar10",
-        "c100": "cifar100",
-        "cifar-100": "cifar100",
-        "in16": "ImageNet16-120",
-        "imagenet16": "ImageNet16-120",
-        "imagenet16-120": "ImageNet16-120",
-        "imagenet": "ImageNet16-120",
-        "in16-120": "ImageNet16-120",
-    }
+    spec = SPEC
 
     def __init__(self) -> None:
         self._sources: dict[str, DataFile] = {}
@@ -322,9 +353,6 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         }
 
     # ------------------------------------------------------------------ Benchmark API
-    def datasets(self) -> list[str]:
-        return list(DATASETS)
-
     def metrics(self, dataset: str) -> list[str]:
         ds = self.resolve_dataset(dataset)
         names = list(self._columns[ds])
@@ -411,3 +439,33 @@ class NB201Benchmark(Benchmark[NB201Arch]):
         from nag.spaces import get_space
 
         return list(get_space("nb201").enumerate())
+
+    def labelled_column(self, dataset: str, metric: str) -> np.ndarray:
+        """`column`: every cell is labelled, in index order."""
+        return self.column(dataset, metric)
+
+    def training_free_features(self, dataset: str) -> list[str]:
+        """NAS-Bench-Suite-Zero's ``zc_*`` metrics of ``dataset`` (CIFAR-100 has none: CIFAR-10's, as
+        ``cifar10:zc_*``, are training-free all the same) plus FreeREA's NASWOT / synflow / log-synflow /
+        #linear-regions of the dataset."""
+        ds = self.resolve_dataset(dataset)
+        own = [m for m in self.metrics(ds) if m.startswith("zc_")]
+        if not own:
+            own = [f"cifar10:{m}" for m in self.metrics("cifar10") if m.startswith("zc_")]
+        return own + [m for m in _FREEREA if m in self.metrics(ds)]
+
+    def metric_matrix(self, dataset: str, metrics: Sequence[str]) -> np.ndarray:
+        """NAS-Bench-Suite-Zero's values of ``metrics`` (names without ``zc_``) for all 15,625 cells (``M x 15625``,
+        index order; NaN where the source failed). CIFAR-100 has no table of its own: it reads CIFAR-10's (the
+        metrics are computed on untrained networks that differ only in the classifier width).
+
+        Raises:
+            InvalidChoiceError: field ``metrics``, the unknown names, listing the known ones.
+        """
+        ds = self.resolve_dataset(dataset)
+        src = "cifar10" if ds == "cifar100" else ds
+        known = [k for k in self.metrics(src) if k.startswith("zc_")]
+        unknown = [m for m in metrics if f"zc_{m}" not in known]
+        if unknown:
+            raise InvalidChoiceError("metrics", unknown, [k[3:] for k in sorted(known)])
+        return np.stack([self.column(src, f"zc_{m}") for m in metrics])

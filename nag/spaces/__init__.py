@@ -5,13 +5,22 @@ Spaces are imported lazily, so asking for one space does not import the others' 
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 
-from nag.errors import InvalidChoiceError
+from nag.registry import Registry
 from nag.spaces.base import EnumerableSpace, ModuleSpace, SearchSpace
 
-__all__ = ["SPACES", "ALIASES", "get_space", "space_names", "SearchSpace", "EnumerableSpace", "ModuleSpace"]
+__all__ = [
+    "SPACES",
+    "ALIASES",
+    "REGISTRY",
+    "get_space",
+    "space_names",
+    "canonical_space_name",
+    "SearchSpace",
+    "EnumerableSpace",
+    "ModuleSpace",
+]
 
 #: Registry name -> "module:Class".
 SPACES: dict[str, str] = {
@@ -19,6 +28,8 @@ SPACES: dict[str, str] = {
     "nb101": "nag.spaces.nb101:NB101Space",
     "nasbench_graph": "nag.spaces.nasbench_graph:NASBenchGraphSpace",
     "mbv3": "nag.spaces.mbv3:MobileNetV3Space",
+    "transnas101_micro": "nag.spaces.transnas101:TransNASMicroSpace",
+    "transnas101_macro": "nag.spaces.transnas101:TransNASMacroSpace",
 }
 
 #: Accepted alternative spellings.
@@ -36,21 +47,18 @@ ALIASES: dict[str, str] = {
     "mobilenetv3": "mbv3",
 }
 
+#: The resolver behind `canonical_space_name` / `get_space` (case, ``-``/``_`` variants and aliases accepted).
+REGISTRY: Registry[type[SearchSpace]] = Registry("space", SPACES, ALIASES, fuzzy=True)
+
 
 def space_names() -> list[str]:
     """Registered space names (aliases excluded)."""
-    return list(SPACES)
+    return REGISTRY.names()
 
 
 def canonical_space_name(name: str) -> str:
     """Resolve aliases; raises `InvalidChoiceError` (field ``space``) for unknown names."""
-    key = name.strip().lower().replace("_", "-")
-    for cand in (name, name.strip().lower(), key, key.replace("-", "_")):
-        if cand in SPACES:
-            return cand
-        if cand in ALIASES:
-            return ALIASES[cand]
-    raise InvalidChoiceError("space", name, list(SPACES) + sorted(ALIASES))
+    return REGISTRY.canonical(name)
 
 
 def get_space(name: str) -> SearchSpace:
@@ -60,5 +68,4 @@ def get_space(name: str) -> SearchSpace:
 
 @cache
 def _instance(key: str) -> SearchSpace:
-    module, cls = SPACES[key].split(":")
-    return getattr(importlib.import_module(module), cls)()
+    return REGISTRY.load(key)()

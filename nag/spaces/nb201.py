@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -33,10 +34,12 @@ from torch import nn
 
 from nag.errors import InvalidArchitectureError
 from nag.graph import ArchGraph
-from nag.spaces.base import EnumerableSpace, ModuleSpace
+from nag.spaces.base import EnumerableSpace, ModuleSpace, SearchSpace
 from nag.typing import SeedLike, as_rng
 
-__all__ = ["NB201Arch", "NB201Space", "NB201Network", "OPS", "EDGES", "NASLIB_CODES"]
+__all__ = ["NB201Arch", "NB201Space", "CellSpace", "NB201Network", "OPS", "EDGES", "NASLIB_CODES"]
+
+CellT = TypeVar("CellT")
 
 #: Candidate operations, in the benchmark's order.
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -112,13 +115,85 @@ class NB201Arch:
         return self.arch_str
 
 
-class NB201Space(EnumerableSpace[NB201Arch], ModuleSpace[NB201Arch]):
+class CellSpace(SearchSpace[CellT]):
+    """Mixin base for NAS-Bench-201-style cell spaces: one operation on each of the six edges (`EDGES`) between a
+    cell's four nodes, encoded as operations on nodes 1..6 of the fixed 8-node `ADJACENCY`.
+
+    Class attributes:
+        cell_ops: the edge operations (``none`` is the zero operation, ``skip_connect`` the identity).
+        arch_cls: builds an architecture from its six operations (a tuple in `EDGES` order).
+    """
+
+    cell_ops: tuple[str, ...]
+    arch_cls: Callable[[tuple[str, ...]], CellT]
+    max_nodes = 8
+    fixed_topology = True
+
+    def validate(self, arch: CellT) -> list[str]:
+        errs = []
+        if len(arch.ops) != 6:  # type: ignore[attr-defined]
+            errs.append(f"needs 6 edge ops, got {len(arch.ops)}")  # type: ignore[attr-defined]
+        errs += [
+            f"unknown op {o!r}; accepted: {', '.join(self.cell_ops)}"
+            for o in arch.ops  # type: ignore[attr-defined]
+            if o not in self.cell_ops
+        ]
+        return errs
+
+    # ------------------------------------------------------------------ graphs
+    def graph_of(self, arch: CellT) -> tuple[list[int], np.ndarray]:
+        idx = [0] + [self.ops.index(o) for o in arch.ops] + [len(self.ops) - 1]  # type: ignore[attr-defined]
+        return idx, ADJACENCY.copy()
+
+    def arch_of(self, op_indices: Sequence[int], adjacency: np.ndarray) -> CellT | None:
+        if len(op_indices) != 8 or not np.array_equal(np.asarray(adjacency) > 0.5, ADJACENCY > 0.5):
+            return None
+        names = [self.ops[i] for i in op_indices]
+        if names[0] != "input" or names[7] != "output" or any(n not in self.cell_ops for n in names[1:7]):
+            return None
+        return self.arch_cls(tuple(names[1:7]))
+
+    # ------------------------------------------------------------------ sampling and neighbourhoods
+    def sample(self, n: int, seed: SeedLike = None) -> list[CellT]:
+        codes = as_rng(seed).integers(0, len(self.cell_ops), size=(n, 6))
+        return [self.arch_cls(tuple(self.cell_ops[c] for c in row)) for row in codes]
+
+    def neighbours(self, arch: CellT) -> list[CellT]:
+        """The ``6 (|cell_ops| - 1)`` cells differing from ``arch`` in exactly one edge operation (24 on NB201)."""
+        ops = arch.ops  # type: ignore[attr-defined]
+        out = []
+        for k in range(6):
+            for op in self.cell_ops:
+                if op != ops[k]:
+                    out.append(self.arch_cls(ops[:k] + (op,) + ops[k + 1 :]))
+        return out
+
+    def canonical(self, arch: CellT) -> str:
+        """The official isomorphism key (``to_unique_str(consider_zero=True)``); see the module docstring."""
+        node = {0: "0"}
+        for dst in (1, 2, 3):
+            terms = []
+            for k, (src, d) in enumerate(EDGES):
+                if d != dst:
+                    continue
+                op = arch.ops[k]  # type: ignore[attr-defined]
+                if op == "none" or node[src] == "#":
+                    terms.append("#")
+                elif op == "skip_connect":
+                    terms.append(node[src])
+                else:
+                    terms.append(f"({node[src]})@{op}")
+            node[dst] = "+".join(sorted(terms))
+        return node[3]
+
+
+class NB201Space(CellSpace[NB201Arch], EnumerableSpace[NB201Arch], ModuleSpace[NB201Arch]):
     """NAS-Bench-201 search space (operations on nodes, fixed 8-node topology)."""
 
     name = "nb201"
     ops = GRAPH_OPS
-    max_nodes = 8
-    fixed_topology = True
+    cell_ops = OPS
+    arch_cls = NB201Arch
 
     # ------------------------------------------------------------------ text
     def parse(self, text: str) -> NB201Arch:
@@ -144,58 +219,6 @@ class NB201Space(EnumerableSpace[NB201Arch], ModuleSpace[NB201Arch]):
 
     def format(self, arch: NB201Arch) -> str:
         return arch.arch_str
-
-    def validate(self, arch: NB201Arch) -> list[str]:
-        errs = []
-        if len(arch.ops) != 6:
-            errs.append(f"needs 6 edge ops, got {len(arch.ops)}")
-        errs += [f"unknown op {o!r}; accepted: {', '.join(OPS)}" for o in arch.ops if o not in OPS]
-        return errs
-
-    # ------------------------------------------------------------------ graphs
-    def graph_of(self, arch: NB201Arch) -> tuple[list[int], np.ndarray]:
-        idx = [0] + [GRAPH_OPS.index(o) for o in arch.ops] + [len(GRAPH_OPS) - 1]
-        return idx, ADJACENCY.copy()
-
-    def arch_of(self, op_indices: Sequence[int], adjacency: np.ndarray) -> NB201Arch | None:
-        if len(op_indices) != 8 or not np.array_equal(np.asarray(adjacency) > 0.5, ADJACENCY > 0.5):
-            return None
-        names = [GRAPH_OPS[i] for i in op_indices]
-        if names[0] != "input" or names[7] != "output" or any(n not in OPS for n in names[1:7]):
-            return None
-        return NB201Arch(tuple(names[1:7]))  # type: ignore[arg-type]
-
-    # ------------------------------------------------------------------ sampling and neighbourhoods
-    def sample(self, n: int, seed: SeedLike = None) -> list[NB201Arch]:
-        codes = as_rng(seed).integers(0, len(OPS), size=(n, 6))
-        return [NB201Arch(tuple(OPS[c] for c in row)) for row in codes]  # type: ignore[misc]
-
-    def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
-        """The 24 cells differing from ``arch`` in exactly one edge operation."""
-        out = []
-        for k in range(6):
-            for op in OPS:
-                if op != arch.ops[k]:
-                    out.append(NB201Arch(arch.ops[:k] + (op,) + arch.ops[k + 1 :]))  # type: ignore[arg-type]
-        return out
-
-    def canonical(self, arch: NB201Arch) -> str:
-        """The official isomorphism key (``to_unique_str(consider_zero=True)``); see the module docstring."""
-        node = {0: "0"}
-        for dst in (1, 2, 3):
-            terms = []
-            for k, (src, d) in enumerate(EDGES):
-                if d != dst:
-                    continue
-                op = arch.ops[k]
-                if op == "none" or node[src] == "#":
-                    terms.append("#")
-                elif op == "skip_connect":
-                    terms.append(node[src])
-                else:
-                    terms.append(f"({node[src]})@{op}")
-            node[dst] = "+".join(sorted(terms))
-        return node[3]
 
     # ------------------------------------------------------------------ enumeration and index
     @property
