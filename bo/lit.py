@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from nag.config import Config
 from nag.logs import quiet_lightning, quiet_trainer
 
 __all__ = ["TrainSettings", "LitClassifier", "fashion_mnist_split", "train_classifier"]
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(Config):
     """One training run (see `bo.oracles.TrainingOracle` for the meaning of each field)."""
 
     epochs: int = 3

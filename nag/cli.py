@@ -57,6 +57,14 @@ _SPACE_HELP = (
 #: Seeds feed numpy and torch generators, which take 32-bit unsigned seeds.
 SEED_MAX = 2**32 - 1
 _SEED_HELP = f"Random seed, 0..{SEED_MAX}."
+#: ``--constraint`` of generate and search: the one constraint grammar (`nag.guidance.parse_condition`).
+_ConstraintOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--constraint",
+        help='Constraint, e.g. "latency:edgegpu<=3.5", "energy:eyeriss<2" or "params<=0.8" (repeatable).',
+    ),
+]
 #: Lightning accelerators the CLI passes through.
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 #: Upper bound of i.i.d. samples / queries / pools where the space does not bound them: beyond it a command would
@@ -664,12 +672,7 @@ def generate_cmd(
         list[str] | None,
         typer.Option("--maximize", help="Objective to maximise, e.g. accuracy:cifar10 (repeatable)."),
     ] = None,
-    constraint: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--constraint", help='Constraint, e.g. "latency:edgegpu<=3.5" or "params<=0.8" (repeatable).'
-        ),
-    ] = None,
+    constraint: _ConstraintOption = None,
     pareto: Annotated[
         str, typer.Option("--pareto", help="Sweep a trade-off, e.g. accuracy:cifar10,latency:pixel3.")
     ] = "",
@@ -1090,12 +1093,7 @@ def search_cmd(
             "validation), val200 (200-epoch validation, cifar10 only); nb101 / nasbench_graph: target.",
         ),
     ] = "target",
-    constraint: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--constraint", help="e.g. latency:edgegpu<=3.5, energy:eyeriss<2, params<=0.5 (repeatable)."
-        ),
-    ] = None,
+    constraint: _ConstraintOption = None,
     q: Annotated[
         int,
         typer.Option("--q", "--batch", help="Architectures proposed and evaluated per step, 1..--budget."),

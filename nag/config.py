@@ -3,7 +3,8 @@ strictly.
 
 Every config of the project (`nag.diffusion.schedules.ScheduleConfig`, `nag.diffusion.denoiser.DenoiserConfig`,
 `nag.diffusion.lit.TrainConfig`, `predictors.encoders.EncoderConfig`, `predictors.accuracy.AccuracyPredictorConfig`,
-`predictors.zero_cost.runner.ZCConfig`, `bo.loop.RunConfig`) derives from `Config`, so
+`predictors.zero_cost.runner.ZCConfig`, `bo.loop.RunConfig`, `bo.candidates.DiffusionBOConfig`, `bo.lit.TrainSettings`)
+derives from `Config`, so
 
 * ``cfg.to_dict()`` is plain JSON (tuples become lists, nested configs dicts), and
 * ``type(cfg).from_dict(cfg.to_dict()) == cfg`` for every config (the strict round-trip), while
@@ -22,6 +23,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -127,22 +129,24 @@ def _load(tp: Any, v: Any, name: str) -> Any:
         if not isinstance(v, dict):
             raise ConfigError(f"{name}: must be an object, got {_json_type(v)}")
         return dict(v)
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise ConfigError(f"{name}: must be a boolean, got {_json_type(v)}")
-        return v
-    if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{name}: must be an integer, got {_json_type(v)}")
-        return v
-    if tp is float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ConfigError(f"{name}: must be a finite number, got {_json_type(v)}")
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise ConfigError(f"{name}: must be a string, got {_json_type(v)}")
-        return v
+    scalar = _SCALARS.get(tp)
+    if scalar is not None:
+        ok, what = scalar
+        if not ok(v):
+            raise ConfigError(f"{name}: must be {what}, got {_json_type(v)}")
+        return float(v) if tp is float else v
     raise TypeError(
         f"{name}: type {tp!r} has no reader in nag.config"
     )  # a config declared an unsupported type
+
+
+#: Scalar field types: the test a JSON value passes and what the message calls it (booleans are never numbers).
+_SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda v: isinstance(v, bool), "a boolean"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+        "a finite number",
+    ),
+    str: (lambda v: isinstance(v, str), "a string"),
+}

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bo.candidates import BananasConfig, DiffusionBOConfig
+from bo.lit import TrainSettings
 from bo.loop import RunConfig
 from nag.config import Config, ConfigError
 from nag.diffusion.denoiser import DenoiserConfig
@@ -33,6 +34,7 @@ EXAMPLES: list[Config] = [
     DiffusionBOConfig(),
     DiffusionBOConfig(zc_metrics="synflow,params", acquisition="logei", pool=64),
     BananasConfig(beta=2.0),
+    TrainSettings(epochs=1, lr=0.05),
     RunConfig(
         method="random", oracle={"kind": "benchmark", "space": "nb201"}, budget=5, method_options={"x": 1}
     ),

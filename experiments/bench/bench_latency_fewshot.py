@@ -33,6 +33,11 @@ KS = (5, 10, 20)
 HW_DEVICES = ("edgegpu", "raspi4", "edgetpu", "pixel3", "eyeriss", "fpga")
 
 
+def _ms(a: np.ndarray) -> str:
+    """``mean ± sd`` (sample sd) of a row of Spearman correlations."""
+    return f"{a.mean():.3f} ± {a.std(ddof=1):.3f}"
+
+
 def fewshot_table(protocol: str, order: int, seeds: int) -> tuple[str, float]:
     """Markdown table of few-shot Spearman per HELP meta-test device; returns (table, seconds per adaptation)."""
     head = (
@@ -58,7 +63,7 @@ def fewshot_table(protocol: str, order: int, seeds: int) -> tuple[str, float]:
             r = np.array([fewshot_spearman(prior, metric, k, seed=s) for s in range(seeds)])
             t_adapt += time.perf_counter() - t0
             n_adapt += seeds
-            cells.append(f"{r.mean():.3f} ± {r.std(ddof=1):.3f}")
+            cells.append(_ms(r))
             row.append(float(r.mean()))
         for k in KS:
             r_ref = fewshot_spearman(prior, metric, k, indices=ref)
@@ -99,10 +104,7 @@ def help_like_table(protocol: str, order: int, seeds: int) -> str:
             r20.append(fewshot_spearman(prior, metric, 20, indices=idx, trim=0.1))
         r20a = np.array(r20)
         rows.append([r10.mean(), r20a.mean()])
-        lines.append(
-            f"| {dev} | {r10.mean():.3f} ± {r10.std(ddof=1):.3f} | {r20a.mean():.3f} ± {r20a.std(ddof=1):.3f} | "
-            f"{help_paper.get(dev, 'n/a here')} |"
-        )
+        lines.append(f"| {dev} | {_ms(r10)} | {_ms(r20a)} | {help_paper.get(dev, 'n/a here')} |")
     m = np.mean(rows, axis=0)
     lines.append(f"| **mean** | **{m[0]:.3f}** | **{m[1]:.3f}** | **0.932** |")
     return "\n".join(lines)
@@ -121,10 +123,7 @@ def all_devices_table(order: int, seeds: int) -> str:
         r10 = np.array([fewshot_spearman(prior, t.metric, 10, seed=s) for s in range(seeds)])
         r20 = np.array([fewshot_spearman(prior, t.metric, 20, seed=s) for s in range(seeds)])
         rows.append([r0, r10.mean(), r20.mean()])
-        lines.append(
-            f"| {t.metric} | {r0:.3f} | {r10.mean():.3f} ± {r10.std(ddof=1):.3f} | "
-            f"{r20.mean():.3f} ± {r20.std(ddof=1):.3f} |"
-        )
+        lines.append(f"| {t.metric} | {r0:.3f} | {_ms(r10)} | {_ms(r20)} |")
     m = np.mean(rows, axis=0)
     lines.append(f"| **mean of {len(rows)}** | **{m[0]:.3f}** | **{m[1]:.3f}** | **{m[2]:.3f}** |")
     return "\n".join(lines)

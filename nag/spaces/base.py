@@ -206,3 +206,18 @@ def sample_distinct(
                 if len(out) == n:
                     break
     return out
+
+
+def parse_codes(text: str, expected: str) -> list[int]:
+    """The integers of a code tuple such as ``"(1, 0, 0, 2, 1, 0)"`` (brackets optional) — the text form NASLib
+    and TransNAS-Bench-101 give architectures.
+
+    Raises:
+        InvalidArchitectureError: a part is not an integer (field ``arch``; ``expected`` says what is accepted).
+    """
+    from nag.errors import InvalidArchitectureError
+
+    try:
+        return [int(c) for c in text.strip().strip("()[] ").split(",") if c.strip()]
+    except ValueError:
+        raise InvalidArchitectureError("arch", text, expected) from None

@@ -34,7 +34,7 @@ from torch import nn
 
 from nag.errors import InvalidArchitectureError
 from nag.graph import ArchGraph
-from nag.spaces.base import EnumerableSpace, ModuleSpace, SearchSpace
+from nag.spaces.base import EnumerableSpace, ModuleSpace, SearchSpace, parse_codes
 from nag.typing import SeedLike, as_rng
 
 __all__ = ["NB201Arch", "NB201Space", "CellSpace", "NB201Network", "OPS", "EDGES", "NASLIB_CODES"]
@@ -200,11 +200,7 @@ class NB201Space(CellSpace[NB201Arch], EnumerableSpace[NB201Arch], ModuleSpace[N
         """Accept an arch string or a NASLib tuple such as ``"(4, 3, 3, 0, 0, 0)"``."""
         s = text.strip()
         if s.startswith("(") or s.startswith("["):
-            try:
-                codes = [int(c) for c in s.strip("()[] ").split(",") if c.strip()]
-            except ValueError:
-                raise InvalidArchitectureError("arch", text, "a NASLib tuple holds 6 integers 0..4") from None
-            return NB201Arch.from_naslib(codes)
+            return NB201Arch.from_naslib(parse_codes(s, "a NASLib tuple holds 6 integers 0..4"))
         if not _ARCH_RE.match(s):
             raise InvalidArchitectureError(
                 "arch",

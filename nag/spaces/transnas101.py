@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from nag.errors import InvalidArchitectureError
-from nag.spaces.base import EnumerableSpace, StructuredDecodeSpace
+from nag.spaces.base import EnumerableSpace, StructuredDecodeSpace, parse_codes
 from nag.spaces.nb201 import CellSpace
 from nag.typing import SeedLike, as_rng
 
@@ -105,12 +105,7 @@ class TransNASMicroSpace(CellSpace[TNBMicroArch], EnumerableSpace[TNBMicroArch])
     def parse(self, text: str) -> TNBMicroArch:
         """Read a code tuple such as ``"(1, 0, 0, 2, 1, 0)"`` (brackets optional)."""
         s = text.strip()
-        try:
-            codes = [int(c) for c in s.strip("()[] ").split(",") if c.strip()]
-        except ValueError:
-            raise InvalidArchitectureError(
-                "arch", text, "expected a tuple of 6 op codes 0..3, e.g. '(1, 0, 0, 2, 1, 0)'"
-            ) from None
+        codes = parse_codes(s, "expected a tuple of 6 op codes 0..3, e.g. '(1, 0, 0, 2, 1, 0)'")
         if len(codes) != _N_EDGES:
             raise InvalidArchitectureError("arch", text, f"needs 6 op codes 0..3, got {len(codes)}")
         bad = [c for c in codes if not 0 <= c < len(MICRO_OPS)]
@@ -214,12 +209,7 @@ class TransNASMacroSpace(EnumerableSpace[TNBMacroArch], StructuredDecodeSpace[TN
         if s.count("-") == 2 and s.split("-")[1].isdigit():
             codes = [int(c) for c in s.split("-")[1]]
         else:
-            try:
-                codes = [int(c) for c in s.strip("()[] ").split(",") if c.strip()]
-            except ValueError:
-                raise InvalidArchitectureError(
-                    "arch", text, "expected block codes such as '(1, 2, 4, 2, 0, 0)' or '64-1242-basic'"
-                ) from None
+            codes = parse_codes(s, "expected block codes such as '(1, 2, 4, 2, 0, 0)' or '64-1242-basic'")
             while codes and codes[-1] == 0:
                 codes.pop()
         errs = _macro_errors(codes)
