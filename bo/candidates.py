@@ -293,7 +293,14 @@ class GuidedDiffusionPool(PoolStrategy):
     def initial(
         self, state: BOState, n: int, queried: list[Arch], seed: int, rng: np.random.Generator
     ) -> list[Arch]:
-        return self._generate(n, [], queried, seed)
+        archs = self._generate(n, [], queried, seed)
+        if len(archs) < n:  # a domain the generator rarely hits (labelled cells only): top up uniformly
+            from bo.baselines import sample_new
+
+            known = set(archs)
+            extra = [a for a in sample_new(self.domain, state, n, rng) if a not in known]
+            archs += extra[: n - len(archs)]
+        return archs
 
     def candidates(self, req: PoolRequest) -> list[Arch]:
         return self._generate(self.size, list(req.guidance), req.queried, req.seed)
@@ -304,7 +311,7 @@ class GuidedDiffusionPool(PoolStrategy):
         try:
             res = guided_generate(
                 self.model, self.space, n, terms, exclude=exclude, seed=seed, steps=self.steps,
-                solver=self.solver, max_rounds=8,
+                solver=self.solver, max_rounds=8, feasible=self._in_domain,
             )  # fmt: skip
             archs = res.archs
         except RuntimeError:  # guidance concentrated on known architectures: take what is new from one round
@@ -318,6 +325,11 @@ class GuidedDiffusionPool(PoolStrategy):
                     seen.add(a)
                     archs.append(a)
         return [a for a in archs if a in self.domain]
+
+    def _in_domain(self, archs: Sequence[Any]) -> np.ndarray:
+        """Which samples the search may query (a domain of labelled cells holds only part of the space): rounds
+        continue until the pool holds ``n`` of them."""
+        return np.array([a in self.domain for a in archs], dtype=bool)
 
 
 class MutationPool(PoolStrategy):

@@ -39,7 +39,7 @@ def test_query_reads_naslib_values(capsys, space, arch, value):
 
 
 @pytest.mark.parametrize("space", SPACES)
-@pytest.mark.parametrize("method", ["random", "robot", "local"])
+@pytest.mark.parametrize("method", ["random", "robot", "local", "evolution", "diffusion-bo", "bananas"])
 def test_search_queries_labelled_architectures_only(capsys, tmp_path, space, method):
     from nag.benchmarks import get_benchmark
 
