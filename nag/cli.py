@@ -691,6 +691,14 @@ def generate_cmd(
     pool: Annotated[
         int, typer.Option("--pool", help="Guided candidates re-ranked by the clean predictor.")
     ] = 0,
+    predictor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--predictor",
+            help="Reuse a trained accuracy predictor (nag train predictor --out FILE; repeatable: a clean and a "
+            "noise-aware one) instead of training here.",
+        ),
+    ] = None,
 ) -> None:
     """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr.
 
@@ -720,6 +728,11 @@ def generate_cmd(
     conditions = None
     if guided:
         conditions = _check_guided(sp, maximize or [], constraint or [], pareto, n_train, schedule)
+    elif predictor:
+        raise NagInputError(
+            "--predictor: serves guided generation; accepted: with --maximize accuracy:<dataset>"
+        )
+    given = _load_predictors(predictor or [])
     from nag.checkpoint import default_checkpoint, missing_generator_error
 
     path = Path(checkpoint) if checkpoint else default_checkpoint(sp.name)
@@ -740,9 +753,10 @@ def generate_cmd(
     if guided:
         from predictors.design import design
 
-        res = design(sp, model, conditions, n, n_train=n_train, guidance_scale=guidance_scale,
-                     constraint_scale=constraint_scale, schedule=schedule, pool=pool, seed=seed, steps=steps,
-                     solver=solver)  # fmt: skip
+        with _console(stderr=True).status("guided generation") as status:
+            res = design(sp, model, conditions, n, n_train=n_train, guidance_scale=guidance_scale,
+                         constraint_scale=constraint_scale, schedule=schedule, pool=pool, seed=seed, steps=steps,
+                         solver=solver, predictors=given, progress=status.update)  # fmt: skip
         _print_design(sp, res, out_path, quiet)
         return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
@@ -758,6 +772,28 @@ def generate_cmd(
             f"{res.attempts} samples drawn, {res.solver} {res.steps} steps, {n / res.seconds:.0f} archs/s"
         )
         _console(stderr=True).print(t)
+
+
+def _load_predictors(paths: list[str]) -> list:
+    """The ``--predictor`` files, loaded without executing anything from them (`predictors.base.load_predictor`);
+    each must hold an accuracy ensemble (what guided generation uses)."""
+    if not paths:
+        return []
+    if len(paths) > 2:
+        raise NagInputError(
+            f"--predictor: {len(paths)} files given; accepted: at most a clean and a noise-aware one"
+        )
+    from predictors.accuracy import EnsemblePredictor
+    from predictors.base import load_predictor
+
+    out = []
+    for path in paths:
+        p = load_predictor(path)
+        if not isinstance(p, EnsemblePredictor):
+            raise InvalidChoiceError("--predictor", f"{path} (a {type(p).__name__})",
+                                     ["an accuracy ensemble from nag train predictor --out"])  # fmt: skip
+        out.append(p)
+    return out
 
 
 def _check_guided(sp, maximize: list[str], constraints: list[str], pareto: str, n_train: int, schedule: str):
@@ -788,6 +824,11 @@ def _print_design(sp, res, out: Path | None, quiet: bool) -> None:
         _write_archs(out, [parts[0] for parts in lines])
     for parts in lines:
         print("  ".join(parts))
+    for t, tv in zip(res.targets, res.true, strict=True):
+        if tv is not None and t.condition.is_constraint and not t.condition.satisfied(tv).any():
+            print(f"warning: none of the {len(tv)} architectures truly meets {t.condition} (true values "
+                  f"{np.nanmin(tv):.4g}..{np.nanmax(tv):.4g} {t.unit}); the predictors' feasible region misses "
+                  "it: relax the bound or train the predictors on more architectures", file=sys.stderr)  # fmt: skip
     if quiet:
         return
     from rich.table import Table

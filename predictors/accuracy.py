@@ -65,6 +65,10 @@ class AccuracyPredictorConfig(Config):
             validation epoch count (so the held-out graphs are not lost for training).
         min_epochs: epochs always trained before early stopping may pick a best epoch.
         min_val: below this many validation graphs, no split is made and training runs ``max_epochs``.
+        calibrate: after training, map the standardised ensemble mean to target units by least squares on the
+            training set (``y ≈ α s + β``, ``α > 0``) instead of the training labels' mean and spread: the ranking
+            loss widens the spread of raw outputs (an uncalibrated NB201 predictor shows 109 % "accuracy"); the map
+            is monotone, so rankings, UCB orders and guidance are unchanged.
         seed: seeds initialisation, split and minibatches.
         accelerator: Lightning accelerator for training.
     """
@@ -88,6 +92,7 @@ class AccuracyPredictorConfig(Config):
     refit: bool = True
     min_epochs: int = 100
     min_val: int = 8
+    calibrate: bool = True
     seed: int = 0
     accelerator: str = "cpu"
 
@@ -385,7 +390,23 @@ class EnsemblePredictor(Predictor):
             n_fit = b
         self.net.eval()
         self.metrics = {**hist, "n_train": float(n_fit), "n_val": float(n_val)}
+        if self.cfg.calibrate:
+            self._calibrate(graphs, y, features)
         return dict(self.metrics)
+
+    @torch.no_grad()
+    def _calibrate(self, graphs: ArchGraph, y: torch.Tensor, features) -> None:
+        """Least-squares ``y ≈ α s + β`` of the ``B`` training targets on the standardised ensemble mean ``s``
+        (clean graphs, ``t = 0``); kept as the output scale (`y_std`, `y_mean`) when ``α > 0``."""
+        s = self.standardized(graphs, 0 if self.noise_aware else None, features).mean(0).double().cpu()
+        yd = y.double().cpu()
+        var = float(((s - s.mean()) ** 2).mean())
+        if var <= 0:
+            return
+        alpha = float(((s - s.mean()) * (yd - yd.mean())).mean()) / var
+        if alpha > 0 and math.isfinite(alpha):
+            self.y_std, self.y_mean = alpha, float(yd.mean() - alpha * s.mean())
+            self.metrics.update({"calibration_alpha": alpha, "calibration_beta": self.y_mean})
 
     # ------------------------------------------------------------------ inference
     def standardized(

@@ -280,6 +280,8 @@ def train_predictor(
     predictor.metrics.update(
         {"test_" + k: v for k, v in report["test"].items() if isinstance(v, float) and not math.isnan(v)}
     )
+    # what it predicts, so that a saved file is refused where it does not belong (`nag generate --predictor`)
+    predictor.metrics["task"] = {"space": pool.space, "dataset": pool.dataset, "target": pool.target}
     if out is not None:
         predictor.save(out)
         report["path"] = str(out)

@@ -32,6 +32,7 @@ __all__ = [
     "accuracy_target",
     "latency_target",
     "params_target",
+    "check_predictor_task",
 ]
 
 
@@ -70,6 +71,10 @@ class Target:
         unit: unit of ``predict``/``truth``/bounds.
         guide_unit: unit of ``guide`` values (constraints need it equal to ``unit``).
         info: how the predictor was obtained (training set size, seconds, held-out accuracy).
+        valid: the range a true value can take (an accuracy 0..100 %, a latency >= 0): predictions are shown
+            clipped to it (`shown`), never used clipped (ranking needs the model's full order).
+        calibration: maps `predict`'s values into the labels' scale for display (accuracy: isotonic regression of
+            the training labels on the predictions; a ranking-trained ensemble's raw outputs overshoot at the top).
     """
 
     condition: Condition
@@ -79,6 +84,16 @@ class Target:
     unit: str
     guide_unit: str
     info: dict[str, Any] = field(default_factory=dict)
+    valid: tuple[float, float] = (-np.inf, np.inf)
+    calibration: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def shown(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (``K`` predictions of `predict`) for display: through `calibration` where the target has one
+        (a monotone map onto the labelled architectures' values), then clipped to the `valid` range."""
+        v = np.asarray(values, dtype=float)
+        if self.calibration is not None:
+            v = self.calibration(v)
+        return np.clip(v, *self.valid)
 
 
 def _check_space(space, target: str) -> None:
@@ -150,8 +165,25 @@ def accuracy_target(
         rows = [row_of.get(key(a)) for a in archs]
         return np.array([np.nan if r is None else pool.y[r] for r in rows], dtype=float)
 
+    for given in (predictor, guide_predictor):
+        if given is not None:
+            check_predictor_task(given, space, label, dataset)
+    if predictor is None and guide_predictor is not None and guide == "noise-aware":
+        predictor = guide_predictor  # a noise-aware predictor at t = 0 re-ranks too: nothing is trained
+        info["reranker"] = "the given noise-aware predictor at t = 0"
     rows = np.random.default_rng(seed).choice(len(pool), n_train, replace=False)
     g, yt, feats = pool.subset(rows)
+    if predictor is not None and predictor.cfg.feature_names and not zc:
+        raise InvalidChoiceError("predictor", "a predictor with training-free features",
+                                 [f"a graph-only predictor ({space.name} has no training-free metric table)"])  # fmt: skip
+    if (
+        predictor is not None
+        and predictor.cfg.feature_names
+        and tuple(predictor.cfg.feature_names) != tuple(pool.feature_names)
+    ):
+        raise InvalidChoiceError(
+            "predictor", ",".join(predictor.cfg.feature_names), [",".join(pool.feature_names)]
+        )
     if predictor is None:
         predictor = EnsemblePredictor(
             AccuracyPredictorConfig(ops=g.ops, feature_names=pool.feature_names, seed=seed)
@@ -178,7 +210,45 @@ def accuracy_target(
             f = pool.features[[row_of[key(a)] for a in archs]]
         return predictor.predict(space.encode(archs), features=f).mean.numpy().astype(float)
 
-    return Target(condition, fn, predict, truth, "%", "standardised", info)
+    # percentages, or fractions (NAS-Bench-Graph's performance)
+    top = 100.0 if np.nanmax(pool.y) > 1.0 else 1.0
+    target = Target(
+        condition, fn, predict, truth, "%" if top == 100.0 else "", "standardised", info, (0.0, top)
+    )
+    target.calibration = _isotonic([pool.archs[i] for i in rows], np.asarray(yt, dtype=float), predict)
+    return target
+
+
+def _isotonic(archs: Sequence[Any], y: np.ndarray, predict) -> Callable[[np.ndarray], np.ndarray]:
+    """Monotone map from ``predict``'s values to the scale of ``y`` (``B`` labels of ``archs``): the isotonic
+    regression of ``y`` on the predictions, interpolated between them and held at the ends."""
+    from scipy.optimize import isotonic_regression
+
+    p = np.asarray(predict(archs), dtype=float)
+    order = np.argsort(p, kind="stable")
+    fitted = isotonic_regression(y[order]).x
+    xs = p[order]
+    return lambda v: np.interp(np.asarray(v, dtype=float), xs, fitted)
+
+
+def check_predictor_task(predictor, space, label: str, dataset: str) -> None:
+    """Refuse a given accuracy predictor that was trained for another space, dataset or target.
+
+    The task recorded by `predictors.api.train_predictor` (``metrics["task"]``) must match; a file without one must
+    at least share the space's operation vocabulary.
+
+    Raises:
+        InvalidChoiceError: field ``predictor``, naming what the file predicts and what is needed.
+    """
+    task = getattr(predictor, "metrics", {}).get("task")
+    want = {"space": space.name, "dataset": dataset, "target": label}
+    if task is not None:
+        got = {k: task.get(k) for k in want}
+        if got != want:
+            raise InvalidChoiceError("predictor", f"a predictor of {got}", [f"a predictor of {want}"])
+    elif tuple(predictor.cfg.ops) != tuple(space.ops):
+        raise InvalidChoiceError("predictor", f"a predictor of the operations {list(predictor.cfg.ops)}",
+                                 [f"a {space.name} predictor (operations {list(space.ops)})"])  # fmt: skip
 
 
 def latency_target(space, condition: Condition, diffusion, *, dataset: str = "cifar10") -> Target:
@@ -209,6 +279,7 @@ def latency_target(space, condition: Condition, diffusion, *, dataset: str = "ci
         unit,
         unit,
         info,
+        (0.0, np.inf),
     )
 
 
@@ -219,7 +290,7 @@ def params_target(space, condition: Condition, diffusion) -> Target:
     def exact(archs: Sequence[Any]) -> np.ndarray:
         return space.num_params(list(archs)) / 1e6
 
-    return Target(condition, fn, exact, exact, "M", "M", {"exact": True})
+    return Target(condition, fn, exact, exact, "M", "M", {"exact": True}, (0.0, np.inf))
 
 
 def build_target(
