@@ -47,7 +47,9 @@ def main() -> None:
     train_s = []
     for seed in seeds:
         t0 = time.perf_counter()
-        target = build_target(space, "accuracy:cifar10", model, kind="maximize", n_train=args.n_train, seed=seed)
+        target = build_target(
+            space, "accuracy:cifar10", model, kind="maximize", n_train=args.n_train, seed=seed
+        )
         train_s.append(time.perf_counter() - t0)
         term = objective(target.guide, scale=3.0, schedule=sched)
         for pool in pools:
@@ -59,8 +61,13 @@ def main() -> None:
             )
         order = np.argsort(-target.predict(everything))[: args.n]
         tr = truth[order]
-        rows.setdefault("whole space ranked", []).append((float(np.mean(tr >= top5)), float(np.nanmax(tr)), 0.0))
-        print(f"seed {seed}: " + "; ".join(f"{k} {v[-1][0]:.2f}/{v[-1][1]:.2f}" for k, v in rows.items()), flush=True)
+        rows.setdefault("whole space ranked", []).append(
+            (float(np.mean(tr >= top5)), float(np.nanmax(tr)), 0.0)
+        )
+        print(
+            f"seed {seed}: " + "; ".join(f"{k} {v[-1][0]:.2f}/{v[-1][1]:.2f}" for k, v in rows.items()),
+            flush=True,
+        )
     print(f"\nNB201 CIFAR-10, n={args.n}, n_train={args.n_train}, seeds {args.seeds}; predictor training "
           f"{np.mean(train_s):.1f} ± {np.std(train_s):.1f} s per seed ({args.threads} thread(s))\n")  # fmt: skip
     print("| setting | share in true top 5% | min over seeds | best true test acc | min best | sampling s |")
