@@ -15,6 +15,19 @@ validation accuracies the search may query), RoBoT
 
 The final pick is the queried architecture with the best signal.
 
+**Collapse and the defaults.** With the reference's settings (`REFERENCE_OPTIONS`) one seed in ten collapses on
+NAS-Bench-201 at ``T = 20`` (e.g. CIFAR-10 signal, seed 4: pick 86.82 % on CIFAR-10, 28.02 % on ImageNet16-120).
+Measured per seed, the cause is phase 1, not the top-1 objective: the good weights (synflow and jacob_cov positive,
+about 9 % of ``[-1, 1]^6``) are never evaluated, BO settles on a synflow-negative mode whose best top-1 is 73.9
+(CIFAR-10 signal; 84.7 elsewhere), and phase 2 walks that mode's ranking, which holds nothing better. Two things
+make it likely: (1) ``T`` evaluations of which most re-hit a known top-1 (6 to 9 distinct cells in phase 1), and a
+single random start; (2) failed metric values (jacob_cov on the 341 cells whose output is disconnected) normalised
+to 0, which is the *best* value under a negative weight: such weights spend queries on chance-level cells, and a
+best weight with jacob_cov < 0 makes phase 2 walk the broken cells (ImageNet16-120, target signal, seed 6: 13 of
+its 20 queries at 0.83 %). The defaults therefore start phase 1 with each metric alone (``init="metrics"``) and
+``n_init = 5`` random weights, run ``2T`` evaluations, and count a failed value as the worst under its weight's
+sign (``failed="worst"``); `experiments/robot_collapse.py` has the table.
+
 Training-free metric tables for NAS-Bench-201 come from NAS-Bench-Suite-Zero (the benchmark's ``zc_*`` values): see
 `nb201_metric_matrix`.
 """
@@ -45,6 +58,7 @@ __all__ = [
     "NORMALISATIONS",
     "ACQ_OPTIMISERS",
     "FAILED_POLICIES",
+    "INITS",
     "REFERENCE_OPTIONS",
     "GP_MODELS",
     "SIGNALS",
@@ -81,6 +95,8 @@ GP_MODELS: tuple[str, ...] = ("reference", "botorch")
 #: rank broken, chance-level cells first. ``"worst"``: the worst value under the weight's sign (0 for ``w_m >= 0``,
 #: 1 for ``w_m < 0``), so a failed metric never helps a cell. See `combined_score`.
 FAILED_POLICIES: tuple[str, ...] = ("zero", "worst")
+#: Phase 1's initial design, see `robot_search`.
+INITS: tuple[str, ...] = ("random", "metrics")
 #: `robot_search` options that reproduce the reference (``hzf1174/RoBoT``, ``bayes_opt`` 1.2.0) exactly: one random
 #: weight, ``T`` BO evaluations, failed values as 0. The defaults differ (``n_init=5``, ``2T`` evaluations,
 #: ``failed="worst"``): with the reference's settings one seed in ten collapses, see `robot_search`.
@@ -93,6 +109,7 @@ REFERENCE_OPTIONS: dict[str, object] = {
     "n_candidates": 10_000,
     "gp": "reference",
     "failed": "zero",
+    "init": "random",
 }
 #: ``"cifar10"``: the RoBoT protocol (CIFAR-10 12-epoch validation accuracy for every target dataset);
 #: ``"target"``: the target dataset's own 12-epoch validation accuracy.
@@ -487,6 +504,7 @@ def robot_search(
     names: tuple[str, ...] | None = None,
     failed: str = "worst",
     bo_iters_factor: float = 2.0,
+    init: str = "random",
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 
@@ -520,6 +538,9 @@ def robot_search(
             ``None``: row order. Reported weights are always in row order.
         failed: `FAILED_POLICIES` entry: how a failed (NaN) metric value enters the combined score; ``"zero"`` is
             the reference, ``"worst"`` never lets a failed value raise a cell (see `combined_score`).
+        init: `INITS` entry: ``"random"`` (the reference: ``n_init`` uniform weights) or ``"metrics"`` (first the
+            ``M`` weights ``e_m`` of each metric alone, every training-free metric being "higher is better" by
+            construction, then ``n_init`` uniform weights); these count among the ``bo_iters`` evaluations.
         bo_iters_factor: phase-1 evaluations per unit of budget when ``bo_iters`` is None; 1.0 is the reference
             (``bayes_opt`` with one random point and ``T - 1`` UCB iterations). An evaluation whose top-1 is
             already queried costs no budget, so the reference often ends phase 1 having seen only 6-9 cells.
@@ -535,6 +556,8 @@ def robot_search(
         raise InvalidChoiceError("gp", gp, GP_MODELS)
     if gp == "reference" and acq_optimiser != "random_lbfgs":
         raise InvalidChoiceError("acq_optimiser (with gp='reference')", acq_optimiser, ("random_lbfgs",))
+    if init not in INITS:
+        raise InvalidChoiceError("init", init, INITS)
     if failed not in FAILED_POLICIES:
         raise InvalidChoiceError("failed", failed, FAILED_POLICIES)
     raw = np.asarray(metrics, dtype=np.float64)
@@ -568,13 +591,16 @@ def robot_search(
     ws: list[np.ndarray] = []
     ys: list[float] = []
     best_w, best_y = None, -math.inf
+    n_axes = n_metrics if init == "metrics" else 0
     for it in range(n_evals):
         if len(seen) >= budget:
             break
-        if (
+        if it < n_axes:  # each metric alone, higher is better: the single-metric rankings
+            w = np.eye(n_metrics)[it]
+        elif (
             gp == "reference"
         ):  # weights live in bayes_opt's dimension order (``order``), reported in row order
-            if it < n_init:
+            if it < n_axes + n_init:
                 w_bo = rs.uniform(-1.0, 1.0, n_metrics)
             else:
                 x = torch.as_tensor(np.stack(ws)[:, order], dtype=torch.float64)
@@ -582,7 +608,7 @@ def robot_search(
                 w_bo = _reference_next_weight(x, y, math.sqrt(beta), rs, n_candidates)
             w = np.empty(n_metrics)
             w[order] = w_bo
-        elif it < n_init:
+        elif it < n_axes + n_init:
             w = rng.uniform(-1.0, 1.0, n_metrics)
         else:
             x = torch.as_tensor(np.stack(ws), dtype=torch.float64)

@@ -69,7 +69,12 @@ def random_search_expected_pick(signal: np.ndarray, report: np.ndarray, budget: 
 
 
 def picks(
-    metrics: np.ndarray, signal: np.ndarray, report: np.ndarray, budget: int, seeds: list[int], options: dict[str, Any]
+    metrics: np.ndarray,
+    signal: np.ndarray,
+    report: np.ndarray,
+    budget: int,
+    seeds: list[int],
+    options: dict[str, Any],
 ) -> np.ndarray:
     """``report`` value of each seed's pick (``len(seeds)``) for `robot_search` with ``options``."""
     out = []
@@ -112,7 +117,9 @@ def main() -> None:
                 f"{n.mean():.2f} ± {n.std():.2f} | {n.min():.2f} | {target} | {' '.join(f'{x:.2f}' for x in n)} |"
             )
             print(lines[-1], flush=True)
-    print(f"\nRoBoT on NB201, T = {args.budget}, seeds {args.seeds}; old = {variants['old']}, new = defaults\n")
+    print(
+        f"\nRoBoT on NB201, T = {args.budget}, seeds {args.seeds}; old = {variants['old']}, new = defaults\n"
+    )
     print("\n".join(lines))
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
 
