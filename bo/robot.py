@@ -98,8 +98,8 @@ FAILED_POLICIES: tuple[str, ...] = ("zero", "worst")
 #: Phase 1's initial design, see `robot_search`.
 INITS: tuple[str, ...] = ("random", "metrics")
 #: `robot_search` options that reproduce the reference (``hzf1174/RoBoT``, ``bayes_opt`` 1.2.0) exactly: one random
-#: weight, ``T`` BO evaluations, failed values as 0. The defaults differ (``n_init=5``, ``2T`` evaluations,
-#: ``failed="worst"``): with the reference's settings one seed in ten collapses, see `robot_search`.
+#: weight, ``T`` BO evaluations, failed values as 0. The defaults differ (``init="metrics"``, ``n_init=5``, ``2T``
+#: evaluations, ``failed="worst"``): with the reference's settings one seed in ten collapses, see `robot_search`.
 REFERENCE_OPTIONS: dict[str, object] = {
     "normalisation": "minmax",
     "beta": 6.64,
@@ -504,7 +504,7 @@ def robot_search(
     names: tuple[str, ...] | None = None,
     failed: str = "worst",
     bo_iters_factor: float = 2.0,
-    init: str = "random",
+    init: str = "metrics",
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 

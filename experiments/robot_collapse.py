@@ -13,11 +13,35 @@ that signal's ceiling on CIFAR-100; RoBoT's published figures are 94.36 / 73.51 
 
 Usage::
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python experiments/robot_collapse.py --budget 20 --seeds 0-9
+    OMP_NUM_THREADS=1 PYTHONPATH=. nice .venv/bin/python experiments/robot_collapse.py --budget 20 --seeds 0-9
 
-Result (seeds 0-9, T = 20; recorded below by the run that introduced the robust defaults):
+Result:
 
-RESULT_PLACEHOLDER
+Command (2 shared CPU cores, 517 s)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. nice /work/main/.venv/bin/python experiments/robot_collapse.py --budget 20 --seeds 0-9
+
+old = `bo.robot.REFERENCE_OPTIONS` (the reference; the default before), new = the defaults (``init="metrics"``,
+``n_init=5``, ``2T`` phase-1 evaluations, ``failed="worst"``); test accuracy (%) of the pick, T = 20:
+
+| dataset | signal | random search mean | old: mean ± sd | old: min | new: mean ± sd | new: min | mean target | new per seed |
+|---|---|---|---|---|---|---|---|---|
+| cifar10 | cifar10 | 92.98 | 93.62 ± 2.27 | 86.82 | 94.37 ± 0.00 | 94.37 | 94.36 | 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 |
+| cifar100 | cifar10 | 69.56 | 71.64 ± 4.35 | 58.60 | 73.09 ± 0.00 | 73.09 | 73.09 | 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 |
+| ImageNet16-120 | cifar10 | 42.86 | 44.50 ± 5.49 | 28.02 | 46.33 ± 0.00 | 46.33 | 46.34 | 46.33 46.33 46.33 46.34 46.33 46.33 46.33 46.33 46.33 46.33 |
+| cifar10 | target | 92.98 | 93.62 ± 2.27 | 86.82 | 94.37 ± 0.00 | 94.37 | — | 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 94.37 |
+| cifar100 | target | 69.64 | 70.13 ± 5.93 | 58.21 | 73.09 ± 0.00 | 73.09 | — | 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 73.09 |
+| ImageNet16-120 | target | 42.99 | 42.84 ± 7.27 | 28.00 | 46.48 ± 0.00 | 46.48 | — | 46.48 46.48 46.48 46.48 46.48 46.48 46.48 46.48 46.48 46.48 |
+
+Seeds 10-29 (used while choosing the defaults, so not a clean hold-out): the reference settings collapse on
+CIFAR-10 and CIFAR-100 with the CIFAR-10 signal and on CIFAR-10 and ImageNet16-120 with the target signal (min
+86.82 / 58.60 and 86.82 / 28.00; ImageNet16-120 target: 5 of 20 seeds at 28.0-28.6); the new defaults' min over
+those 20 seeds is 94.37 / 73.09 / 46.33 (CIFAR-10 signal) and 94.37 / 73.09 / 46.48 (target signal), means 94.37 /
+73.09 / 46.33 and 94.37 / 73.10 / 46.48. Intermediate defaults without ``init="metrics"`` (``n_init=5``, ``2T``,
+``failed="worst"``) fixed seeds 0-9 but still collapsed on seeds 26 and 29 (ImageNet16-120, target signal: 28.00),
+which is why the metric-axis initial design is in. ImageNet16-120's mean with the CIFAR-10 signal, 46.33, is that
+signal's ceiling (the test accuracy of its argmax), 0.01 under the published 46.34. Random search's figures are
+exact expectations; the issue's 93.02 / 69.76 / 43.29 are the harness's 10-seed means.
 """
 
 from __future__ import annotations
