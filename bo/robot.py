@@ -15,6 +15,19 @@ validation accuracies the search may query), RoBoT
 
 The final pick is the queried architecture with the best signal.
 
+**Collapse and the defaults.** With the reference's settings (`REFERENCE_OPTIONS`) one seed in ten collapses on
+NAS-Bench-201 at ``T = 20`` (e.g. CIFAR-10 signal, seed 4: pick 86.82 % on CIFAR-10, 28.02 % on ImageNet16-120).
+Measured per seed, the cause is phase 1, not the top-1 objective: the good weights (synflow and jacob_cov positive,
+about 9 % of ``[-1, 1]^6``) are never evaluated, BO settles on a synflow-negative mode whose best top-1 is 73.9
+(CIFAR-10 signal; 84.7 elsewhere), and phase 2 walks that mode's ranking, which holds nothing better. Two things
+make it likely: (1) ``T`` evaluations of which most re-hit a known top-1 (6 to 9 distinct cells in phase 1), and a
+single random start; (2) failed metric values (jacob_cov on the 341 cells whose output is disconnected) normalised
+to 0, which is the *best* value under a negative weight: such weights spend queries on chance-level cells, and a
+best weight with jacob_cov < 0 makes phase 2 walk the broken cells (ImageNet16-120, target signal, seed 6: 13 of
+its 20 queries at 0.83 %). The defaults therefore start phase 1 with each metric alone (``init="metrics"``) and
+``n_init = 5`` random weights, run ``2T`` evaluations, and count a failed value as the worst under its weight's
+sign (``failed="worst"``); `experiments/robot_collapse.py` has the table.
+
 Training-free metric tables for NAS-Bench-201 come from NAS-Bench-Suite-Zero (the benchmark's ``zc_*`` values): see
 `nb201_metric_matrix`.
 """
@@ -44,6 +57,9 @@ __all__ = [
     "ROBOT_METRICS",
     "NORMALISATIONS",
     "ACQ_OPTIMISERS",
+    "FAILED_POLICIES",
+    "INITS",
+    "REFERENCE_OPTIONS",
     "GP_MODELS",
     "SIGNALS",
     "Query",
@@ -73,6 +89,28 @@ ACQ_OPTIMISERS: tuple[str, ...] = ("random_lbfgs", "sobol", "optimize_acqf")
 #: likelihood in ``[1e-5, 1e5]``), see `_ReferenceGP`; ``"botorch"``: BoTorch's default ``SingleTaskGP`` (ARD,
 #: priors, learned noise).
 GP_MODELS: tuple[str, ...] = ("reference", "botorch")
+#: How a failed metric value (NaN, e.g. jacob_cov on a cell whose output is disconnected from its input) enters the
+#: combined score. ``"zero"``: normalised to 0 whatever the sign of its weight (the reference, which skips NaN terms
+#: in ``sum_m w_m * metric_m``): under a negative weight a failed value is then the metric's *best*, so such weights
+#: rank broken, chance-level cells first. ``"worst"``: the worst value under the weight's sign (0 for ``w_m >= 0``,
+#: 1 for ``w_m < 0``), so a failed metric never helps a cell. See `combined_score`.
+FAILED_POLICIES: tuple[str, ...] = ("zero", "worst")
+#: Phase 1's initial design, see `robot_search`.
+INITS: tuple[str, ...] = ("random", "metrics")
+#: `robot_search` options that reproduce the reference (``hzf1174/RoBoT``, ``bayes_opt`` 1.2.0) exactly: one random
+#: weight, ``T`` BO evaluations, failed values as 0. The defaults differ (``init="metrics"``, ``n_init=5``, ``2T``
+#: evaluations, ``failed="worst"``): with the reference's settings one seed in ten collapses, see `robot_search`.
+REFERENCE_OPTIONS: dict[str, object] = {
+    "normalisation": "minmax",
+    "beta": 6.64,
+    "n_init": 1,
+    "bo_iters_factor": 1.0,
+    "acq_optimiser": "random_lbfgs",
+    "n_candidates": 10_000,
+    "gp": "reference",
+    "failed": "zero",
+    "init": "random",
+}
 #: ``"cifar10"``: the RoBoT protocol (CIFAR-10 12-epoch validation accuracy for every target dataset);
 #: ``"target"``: the target dataset's own 12-epoch validation accuracy.
 SIGNALS: tuple[str, ...] = ("cifar10", "target")
@@ -191,9 +229,26 @@ def normalise(metrics: np.ndarray, how: str = "minmax") -> np.ndarray:
     return out
 
 
-def combined_score(weights: np.ndarray, normalised: np.ndarray) -> np.ndarray:
-    """RoBoT's combined score ``sum_m w_m * normalised_m`` (``K``) for weights ``w`` (``M``)."""
-    return np.asarray(weights, dtype=np.float64) @ normalised
+def combined_score(
+    weights: np.ndarray, normalised: np.ndarray, failed: np.ndarray | None = None
+) -> np.ndarray:
+    """RoBoT's combined score ``sum_m w_m * normalised_m`` (``K``) for weights ``w`` (``M``).
+
+    Args:
+        weights: ``M`` combination weights.
+        normalised: ``M x K`` normalised metric values (failed values already 0, see `normalise`).
+        failed: optional ``M x K`` boolean mask of failed values (``"worst"`` in `FAILED_POLICIES`): a failed value
+            counts as the worst under its weight's sign, 0 for ``w_m >= 0`` and 1 for ``w_m < 0``, i.e. it adds
+            ``min(w_m, 0)``. None: failed values stay 0 (the reference).
+
+    Returns:
+        ``K`` float64 scores.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    score = w @ normalised
+    if failed is not None:
+        score = score + np.minimum(w, 0.0) @ failed
+    return score
 
 
 def _ranking(score: np.ndarray) -> np.ndarray:
@@ -437,7 +492,7 @@ def robot_search(
     bo_iters: int | None = None,
     normalisation: str = "minmax",
     beta: float = 6.64,
-    n_init: int = 1,
+    n_init: int = 5,
     acq_optimiser: str = "random_lbfgs",
     n_candidates: int = 10_000,
     gp: str = "reference",
@@ -445,6 +500,9 @@ def robot_search(
     metric_cost_s: float | None = None,
     normalised: bool = False,
     names: tuple[str, ...] | None = None,
+    failed: str = "worst",
+    bo_iters_factor: float = 2.0,
+    init: str = "metrics",
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 
@@ -458,12 +516,11 @@ def robot_search(
             ``bayes_opt`` 1.2.0's order (initial point, then per iteration 5 GP restarts, 10,000 warm-up points,
             10 L-BFGS-B starts), so seed ``s`` here is the reference's ``random_state=s``.
         bo_iters: objective evaluations in phase 1 (``n_init`` random + GP-guided), stopping early if ``budget``
-            distinct architectures are reached. None = ``budget``, as the reference (``bayes_opt`` with one random
-            point and ``T - 1`` UCB iterations).
+            distinct architectures are reached. None = ``round(bo_iters_factor * budget)``.
         normalisation: `NORMALISATIONS` entry, see `normalise`.
         beta: UCB's ``beta`` (BoTorch: ``mean + sqrt(beta) * std``); 6.64 = the reference's ``kappa = 2.576``
             squared.
-        n_init: random weights (uniform in ``[-1, 1]^M``) before the GP takes over.
+        n_init: random weights (uniform in ``[-1, 1]^M``) before the GP takes over (the reference: 1).
         acq_optimiser: ``"random_lbfgs"`` (the reference's ``bayes_opt`` ``acq_max``: best of ``n_candidates``
             uniform random points, then L-BFGS-B from 10 random starts), ``"sobol"`` (argmax of UCB over
             ``n_candidates`` scrambled Sobol points) or ``"optimize_acqf"`` (BoTorch's multi-start L-BFGS-B).
@@ -477,6 +534,14 @@ def robot_search(
         names: the metric name of each row. ``bayes_opt`` orders its dimensions by sorted name, which decides
             which random number goes to which weight; with the reference GP, rows are visited in that order.
             ``None``: row order. Reported weights are always in row order.
+        failed: `FAILED_POLICIES` entry: how a failed (NaN) metric value enters the combined score; ``"zero"`` is
+            the reference, ``"worst"`` never lets a failed value raise a cell (see `combined_score`).
+        init: `INITS` entry: ``"random"`` (the reference: ``n_init`` uniform weights) or ``"metrics"`` (first the
+            ``M`` weights ``e_m`` of each metric alone, every training-free metric being "higher is better" by
+            construction, then ``n_init`` uniform weights); these count among the ``bo_iters`` evaluations.
+        bo_iters_factor: phase-1 evaluations per unit of budget when ``bo_iters`` is None; 1.0 is the reference
+            (``bayes_opt`` with one random point and ``T - 1`` UCB iterations). An evaluation whose top-1 is
+            already queried costs no budget, so the reference often ends phase 1 having seen only 6-9 cells.
 
     Returns:
         A `RobotResult`.
@@ -489,7 +554,13 @@ def robot_search(
         raise InvalidChoiceError("gp", gp, GP_MODELS)
     if gp == "reference" and acq_optimiser != "random_lbfgs":
         raise InvalidChoiceError("acq_optimiser (with gp='reference')", acq_optimiser, ("random_lbfgs",))
-    z = np.asarray(metrics, dtype=np.float64) if normalised else normalise(metrics, normalisation)
+    if init not in INITS:
+        raise InvalidChoiceError("init", init, INITS)
+    if failed not in FAILED_POLICIES:
+        raise InvalidChoiceError("failed", failed, FAILED_POLICIES)
+    raw = np.asarray(metrics, dtype=np.float64)
+    z = np.nan_to_num(raw, nan=0.0) if normalised else normalise(raw, normalisation)
+    fail_mask = ~np.isfinite(raw) if failed == "worst" and not np.isfinite(raw).all() else None
     sig = np.asarray(signal, dtype=np.float64)
     n_metrics, k = z.shape
     if sig.shape != (k,):
@@ -499,7 +570,9 @@ def robot_search(
     if names is not None and len(names) != n_metrics:
         raise ValueError(f"names: expected {n_metrics} names, got {len(names)}")
     budget = min(budget, k)
-    n_evals = budget if bo_iters is None else bo_iters
+    if bo_iters_factor <= 0 or not math.isfinite(bo_iters_factor):
+        raise ValueError(f"bo_iters_factor: must be a finite number > 0, got {bo_iters_factor}")
+    n_evals = max(1, round(bo_iters_factor * budget)) if bo_iters is None else bo_iters
     rng = np.random.default_rng(seed)
     rs = np.random.RandomState(seed)  # the reference's stream (bayes_opt random_state=seed)
     order = np.argsort(np.asarray(names), kind="stable") if names is not None else np.arange(n_metrics)
@@ -516,13 +589,16 @@ def robot_search(
     ws: list[np.ndarray] = []
     ys: list[float] = []
     best_w, best_y = None, -math.inf
+    n_axes = n_metrics if init == "metrics" else 0
     for it in range(n_evals):
         if len(seen) >= budget:
             break
-        if (
+        if it < n_axes:  # each metric alone, higher is better: the single-metric rankings
+            w = np.eye(n_metrics)[it]
+        elif (
             gp == "reference"
         ):  # weights live in bayes_opt's dimension order (``order``), reported in row order
-            if it < n_init:
+            if it < n_axes + n_init:
                 w_bo = rs.uniform(-1.0, 1.0, n_metrics)
             else:
                 x = torch.as_tensor(np.stack(ws)[:, order], dtype=torch.float64)
@@ -530,13 +606,13 @@ def robot_search(
                 w_bo = _reference_next_weight(x, y, math.sqrt(beta), rs, n_candidates)
             w = np.empty(n_metrics)
             w[order] = w_bo
-        elif it < n_init:
+        elif it < n_axes + n_init:
             w = rng.uniform(-1.0, 1.0, n_metrics)
         else:
             x = torch.as_tensor(np.stack(ws), dtype=torch.float64)
             y = torch.as_tensor(ys, dtype=torch.float64)
             w = _next_weight(x, y, beta, acq_optimiser, n_candidates, seed * 100_003 + it).numpy()
-        top = int(_ranking(combined_score(w, z))[0])
+        top = int(_ranking(combined_score(w, z, fail_mask))[0])
         val = query(top, "bo")
         ws.append(w)
         ys.append(val)
@@ -546,7 +622,7 @@ def robot_search(
 
     if best_w is None:  # no BO evaluation (bo_iters == 0): exploit the equal-weight combination
         best_w = np.ones(n_metrics)
-    for i in _ranking(combined_score(best_w, z)):
+    for i in _ranking(combined_score(best_w, z, fail_mask)):
         if len(seen) >= budget:
             break
         query(int(i), "greedy")

@@ -24,6 +24,7 @@ from bo.robot import (
     ACQ_OPTIMISERS,
     GP_MODELS,
     NORMALISATIONS,
+    REFERENCE_OPTIONS,
     ROBOT_METRICS,
     nb201_metric_matrix,
     nb201_signal,
@@ -46,6 +47,13 @@ def main() -> None:
     p.add_argument("--normalisations", default="minmax", help=f"comma list of {NORMALISATIONS}")
     p.add_argument("--acq-optimiser", default="random_lbfgs", choices=ACQ_OPTIMISERS)
     p.add_argument("--gp", default="reference", choices=GP_MODELS, help="reference = bayes_opt 1.2.0's GP")
+    p.add_argument(
+        "--settings",
+        default="reference",
+        choices=("reference", "default"),
+        help="reference: bo.robot.REFERENCE_OPTIONS (the published method; one seed in ten collapses); "
+        "default: robot_search's robust defaults (see experiments/robot_collapse.py)",
+    )
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,14 +76,13 @@ def main() -> None:
                 t0 = time.perf_counter()
                 picks, bests, hits, costs, t0s = [], [], [], [], []
                 for s in seeds:
+                    base = dict(REFERENCE_OPTIONS) if args.settings == "reference" else {}
                     r = robot_search(
                         metrics,
                         sig,
                         args.budget,
                         seed=s,
-                        normalisation=norm,
-                        acq_optimiser=args.acq_optimiser,
-                        gp=args.gp,
+                        **base | {"normalisation": norm, "acq_optimiser": args.acq_optimiser, "gp": args.gp},
                         cost=cost,
                         names=tuple(ROBOT_METRICS),
                     )
@@ -109,7 +116,7 @@ def main() -> None:
     )
     print(
         f"\nRoBoT on NB201, T = {args.budget}, seeds {args.seeds} ({len(seeds)}), GP = {args.gp}, "
-        f"acq = {args.acq_optimiser}; "
+        f"acq = {args.acq_optimiser}, settings = {args.settings}; "
         "metric compute time unknown for these tables (counted 0)\n"
     )
     print(head)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bo.robot import (
+    REFERENCE_OPTIONS,
     ROBOT_METRICS,
     _ReferenceGP,
     nb201_metric_matrix,
@@ -60,7 +61,7 @@ def test_reference_first_weight_is_bayes_opt_first_point():
     x = rng.normal(size=(3, 50))
     y = rng.normal(size=50)
     names = ("snip", "fisher", "grad_norm")
-    r = robot_search(x, y, 1, seed=7, names=names)
+    r = robot_search(x, y, 1, seed=7, names=names, **REFERENCE_OPTIONS)
     expected_sorted = np.random.RandomState(7).uniform(-1.0, 1.0, 3)  # fisher, grad_norm, snip
     np.testing.assert_allclose(r.weights[0], expected_sorted[[2, 0, 1]])
 
@@ -79,14 +80,15 @@ def nb201_subset():
 def test_pinned_seeded_run_on_a_nb201_subset(nb201_subset):
     """Golden regression: RoBoT (reference GP) on 500 seeded NB201 cells, T = 8, seed 1."""
     m, s, sub = nb201_subset
-    r = robot_search(m, s, 8, seed=1, names=tuple(ROBOT_METRICS), n_candidates=2000)
+    ref = REFERENCE_OPTIONS | {"n_candidates": 2000}
+    r = robot_search(m, s, 8, seed=1, names=tuple(ROBOT_METRICS), **ref)
     assert r.queried == [61, 231, 100, 110, 59, 76, 27, 315]
     assert r.pick == 231 and sub[r.pick] == 6982 and r.pick_signal == pytest.approx(73.05)
     assert r.t0 == 4 and len(r.queries) == 8
     # the result does not depend on the row order once names are given (bayes_opt sorts its dimensions by name)
     perm = [5, 3, 1, 0, 2, 4]
     names = tuple(np.array(list(ROBOT_METRICS))[perm])
-    r2 = robot_search(m[perm], s, 8, seed=1, names=names, n_candidates=2000)
+    r2 = robot_search(m[perm], s, 8, seed=1, names=names, **ref)
     assert r2.queried == r.queried
     np.testing.assert_allclose(r2.best_weights, r.best_weights[perm])
 
@@ -103,7 +105,7 @@ def test_pinned_seeded_run_on_transnas_micro():
         8,
         seed=3,
         names=names,
-        n_candidates=2000,
+        **(REFERENCE_OPTIONS | {"n_candidates": 2000}),
     )
     assert r.queried == [48, 683, 29, 167, 482, 645, 230, 681]
     assert r.pick == 482 and r.pick_signal == pytest.approx(53.25935745239258)
