@@ -60,11 +60,14 @@ def test_reachable_range_is_the_tables(nb201):
     assert reachable_range(get_space("nb101"), parse_condition("params<=1")) is None
 
 
-def test_design_meets_hard_constraints_and_ranks(nb201):
+def test_design_meets_hard_constraints_and_ranks(nb201, saved_predictors):
+    from predictors.base import load_predictor
+
     torch.manual_seed(0)
     model = GraphDiffusionModel.load("checkpoints/diffusion_nb201.pt")
     req = parse_request(nb201, ["accuracy:cifar10"], ["params<=0.8"])
-    res = design(nb201, model, req, 6, n_train=30, seed=3, pool=12)
+    given = [load_predictor(p) for p in saved_predictors]
+    res = design(nb201, model, req, 6, n_train=30, seed=3, pool=12, predictors=given)
     assert len(res.archs) == 6 and len({str(a) for a in res.archs}) == 6
     obj_pred, par_pred = res.predicted
     assert np.all(par_pred <= 0.8)  # exact parameter counts: a hard constraint that holds exactly
