@@ -1114,10 +1114,11 @@ def search_cmd(
         str,
         typer.Option(
             "--method",
-            help="Search method: " + ", ".join(_SEARCH_METHODS) + " (and methods registered with "
+            help="Search method: auto (robot where the space's benchmark has a training-free metric table, "
+            "else diffusion-bo), " + ", ".join(_SEARCH_METHODS) + " (and methods registered with "
             "bo.loop.register_method).",
         ),
-    ] = "robot",
+    ] = "auto",
     space: Annotated[
         str, typer.Option("--space", help="Search space with a benchmark: nb201, nb101, nasbench_graph.")
     ] = "nb201",
@@ -1190,23 +1191,24 @@ def search_cmd(
     if executor not in EXECUTORS:
         raise InvalidChoiceError("executor", executor, EXECUTORS)
     if not resume:
-        if method not in method_names():
-            raise InvalidChoiceError("method", method, method_names())
+        from nag.benchmarks import find_spec, metric_matrix_spaces
         from nag.spaces import canonical_space_name
 
         sp_name = canonical_space_name(space)
-        if method == "robot":
-            from nag.benchmarks import find_spec, metric_matrix_spaces
-
-            spec = find_spec(sp_name)
-            if spec is None or not spec.training_free:  # RoBoT needs a training-free metric matrix
-                raise InvalidChoiceError("space", space, metric_matrix_spaces())
+        spec = find_spec(sp_name)
+        has_metrics = spec is not None and bool(spec.training_free)
+        if method == "auto":  # RoBoT where it can run (it measured best there), the generator's BO elsewhere
+            method = "robot" if has_metrics else "diffusion-bo"
+        if method not in method_names():
+            raise InvalidChoiceError("method", method, ["auto", *method_names()])
+        if method == "robot" and not has_metrics:  # RoBoT needs a training-free metric matrix
+            raise NagInputError(f"--method: robot needs a training-free metric table, which {sp_name} lacks; "
+                                f"accepted: a space among {', '.join(metric_matrix_spaces())}, or another "
+                                f"method ({', '.join(m for m in method_names() if m != 'robot')})")  # fmt: skip
         if normalisation not in ("minmax", "log", "rank"):
             raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
         _check_search_args(method, space, budget, q, seed, constraint or [], dataset, option, out)
     else:
-        from nag.errors import NagInputError
-
         conflicting = _given_with_resume(ctx)
         if conflicting:
             raise NagInputError(

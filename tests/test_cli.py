@@ -220,7 +220,7 @@ def test_search_robot_prints_queries_then_pick(capsys, tmp_path):
     "args,field",
     [
         (["search", "--method", "no-such-method"], "method"),
-        (["search", "--space", "nb101"], "space"),
+        (["search", "--space", "nb101", "--method", "robot"], "--method"),
         (["search", "--signal", "test"], "signal"),
         (["search", "--dataset", "mnist", "--budget", "3"], "dataset"),
         (["search", "--method", "random", "--constraint", "latency<=fast"], "constraint"),

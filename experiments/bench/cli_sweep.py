@@ -250,7 +250,7 @@ def cases(fx: dict[str, str]) -> list[Case]:
         "search",
         ["search", "--method", "no-such-method"],
         ["search", "--method", ""],
-        ["search", "--space", "nb101"],
+        ["search", "--space", "nb101", "--method", "robot"],
         ["search", "--space", "nb999"],
         [*s, "--space", "mbv3"],
         [*s, "--signal", "test"],
