@@ -46,17 +46,12 @@ exact expectations; the issue's 93.02 / 69.76 / 43.29 are the harness's 10-seed 
 
 from __future__ import annotations
 
-import argparse
 import time
-import warnings
 from typing import Any
 
 import numpy as np
-import torch
 
 from bo.robot import REFERENCE_OPTIONS, ROBOT_METRICS, nb201_metric_matrix, nb201_signal, robot_search
-from nag.benchmarks.nb201 import DATASETS, NB201Benchmark
-from nag.typing import parse_seeds
 
 #: The issue's targets for the mean pick with the CIFAR-10 signal (RoBoT's published figures; CIFAR-100's is the
 #: CIFAR-10 signal's ceiling, 73.09, below the published 73.51).
@@ -109,17 +104,9 @@ def picks(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", type=int, default=20)
-    p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
-    p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--signals", default="cifar10,target")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-    seeds = parse_seeds(args.seeds)
-    bench = NB201Benchmark()
+    from robot_nb201 import run_arguments, start  # the sibling script (its folder is on sys.path)
+
+    args, seeds, bench = start(run_arguments(__doc__.splitlines()[0]))
     variants = {"old": dict(REFERENCE_OPTIONS), "new": {}}
     t_all = time.perf_counter()
     head = (

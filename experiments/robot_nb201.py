@@ -38,12 +38,27 @@ from nag.typing import parse_seeds
 PUBLISHED = {"cifar10": 94.36, "cifar100": 73.51, "ImageNet16-120": 46.34}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every RoBoT experiment takes: budget, seeds, datasets, signals (also `robot_collapse.py`'s)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--signals", default="cifar10,target")
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def start(p: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[int], NB201Benchmark]:
+    """Parse ``p``, pin torch's threads, silence warnings: the arguments, the seeds and the benchmark."""
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    return args, parse_seeds(args.seeds), NB201Benchmark()
+
+
+def main() -> None:
+    p = run_arguments(__doc__.splitlines()[0])
     p.add_argument("--normalisations", default="minmax", help=f"comma list of {NORMALISATIONS}")
     p.add_argument("--acq-optimiser", default="random_lbfgs", choices=ACQ_OPTIMISERS)
     p.add_argument("--gp", default="reference", choices=GP_MODELS, help="reference = bayes_opt 1.2.0's GP")
@@ -54,12 +69,7 @@ def main() -> None:
         help="reference: bo.robot.REFERENCE_OPTIONS (the published method; one seed in ten collapses); "
         "default: robot_search's robust defaults (see experiments/robot_collapse.py)",
     )
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-    seeds = parse_seeds(args.seeds)
-    bench = NB201Benchmark()
+    args, seeds, bench = start(p)
     cost = bench.column("cifar10", "cost_hp12_s")
     rows = []
     t_all = time.perf_counter()
