@@ -268,7 +268,8 @@ def design(
     if given and not any(m.target == "accuracy" for m in request.maximize[:1]):
         raise NagInputError("predictor: a predictor file serves an accuracy objective; accepted: --predictor "
                             "with --maximize accuracy:<dataset> first")  # fmt: skip
-    say("fitting the device and parameter models" if request.constraints else "sampling")
+    if request.constraints:
+        say("fitting the constraints' models")
     cons = [build_target(space, c, model, kind="constraint") for c in request.constraints]
     say("sampling with guidance")
     terms = [objective(t.guide, scale=guidance_scale, schedule=sched, name=str(t.condition)) for t in objs]

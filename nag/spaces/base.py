@@ -144,6 +144,18 @@ class EnumerableSpace(SearchSpace[ArchT]):
     def size(self) -> int:
         """Number of architectures `enumerate` yields."""
 
+    def check_index(self, index: int) -> int:
+        """``index`` when it is a position of `enumerate` (``0 .. size - 1``), for ``from_index``.
+
+        Raises:
+            InvalidArchitectureError: field ``index``, with the accepted range.
+        """
+        if not 0 <= index < self.size:
+            from nag.errors import InvalidArchitectureError
+
+            raise InvalidArchitectureError("index", index, f"must be in 0..{self.size - 1}")
+        return index
+
 
 class ModuleSpace(SearchSpace[ArchT]):
     """Mixin base for spaces that define a real PyTorch network per architecture."""

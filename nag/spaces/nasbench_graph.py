@@ -461,8 +461,7 @@ class NASBenchGraphSpace(EnumerableSpace[NBGArch], StructuredDecodeSpace[NBGArch
 
     def from_index(self, index: int) -> NBGArch:
         """The representative at position ``index`` of `enumerate`."""
-        if not 0 <= index < self.size:
-            raise InvalidArchitectureError("index", index, f"must be in 0..{self.size - 1}")
+        self.check_index(index)
         return self._representatives[index]
 
     def in_proteins_space(self, arch: NBGArch) -> bool:

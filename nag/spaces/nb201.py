@@ -246,8 +246,7 @@ class NB201Space(CellSpace[NB201Arch], EnumerableSpace[NB201Arch], ModuleSpace[N
 
     def from_index(self, index: int) -> NB201Arch:
         """Cell at official benchmark index ``index``."""
-        if not 0 <= index < self.size:
-            raise InvalidArchitectureError("index", index, f"must be in 0..{self.size - 1}")
+        self.check_index(index)
         return self._official_order[index]
 
     # ------------------------------------------------------------------ networks

@@ -137,8 +137,7 @@ class TransNASMicroSpace(CellSpace[TNBMicroArch], EnumerableSpace[TNBMicroArch])
 
     def from_index(self, index: int) -> TNBMicroArch:
         """Cell at position ``index`` of `enumerate`."""
-        if not 0 <= index < self.size:
-            raise InvalidArchitectureError("index", index, f"must be in 0..{self.size - 1}")
+        self.check_index(index)
         codes = [(index // 4**p) % 4 for p in range(_N_EDGES - 1, -1, -1)]
         return TNBMicroArch(tuple(MICRO_OPS[c] for c in codes))  # type: ignore[arg-type]
 
@@ -315,6 +314,5 @@ class TransNASMacroSpace(EnumerableSpace[TNBMacroArch], StructuredDecodeSpace[TN
 
     def from_index(self, index: int) -> TNBMacroArch:
         """Network at position ``index`` of `enumerate`."""
-        if not 0 <= index < self.size:
-            raise InvalidArchitectureError("index", index, f"must be in 0..{self.size - 1}")
+        self.check_index(index)
         return self._all[index]
