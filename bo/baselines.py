@@ -31,13 +31,13 @@ Arch = Any
 
 
 def sample_new(domain: Domain, state: BOState, n: int, rng: np.random.Generator) -> list[Arch]:
-    """Up to ``n`` uniformly drawn architectures not queried yet and distinct (rejection sampling).
+    """Up to ``n`` uniformly drawn architectures neither queried yet nor ruled out by a cheap measurement
+    (``state.rejected_keys``), and distinct (rejection sampling).
 
     Fewer come back only when the domain is (nearly) exhausted: after ``200 * n + 1000`` rejected draws.
     """
-    return sample_distinct(
-        lambda: domain.sample(1, rng), domain.key, n, seen=state.keys, max_draws=200 * n + 1000
-    )
+    seen = [*state.keys, *state.rejected_keys] if state.measured else state.keys
+    return sample_distinct(lambda: domain.sample(1, rng), domain.key, n, seen=seen, max_draws=200 * n + 1000)
 
 
 def _fitness(e: Evaluation) -> float:
@@ -123,6 +123,8 @@ class RegularisedEvolution:
         pop = state.method_state.setdefault("population", [])
         fmt = self.domain.space.format
         for a, e in zip(archs, evaluations, strict=True):
+            if e.rejected:  # ruled out by a cheap measurement before any query: never born
+                continue
             f = _fitness(e)
             pop.append([fmt(a), f if f > -math.inf else None])
         del pop[: max(len(pop) - self.population_size, 0)]  # aging: the oldest die
@@ -192,6 +194,8 @@ class LocalSearch:
         for a, e in zip(archs, evaluations, strict=True):
             f = _fitness(e)
             rec = [fmt(a), f if f > -math.inf else None]
+            if e.rejected and ms["phase"] in ("init", "restart"):  # not a start point; another is drawn
+                continue
             if ms["phase"] in ("init", "restart"):
                 ms["start"].append(rec)
             elif f > _f(ms["best_nb_f"]):
@@ -249,18 +253,42 @@ class RobotMethod:
         oracle = self.oracle
         bench = oracle.benchmark
         names = bench.spec.training_free  # the benchmark's names of RoBoT's metrics (the matrix rows)
+        sp = self.domain.space
+        archs = bench.index_archs(oracle.dataset)  # the order of the matrix's columns and of the signal
+        allowed = None
+        if oracle.cheap_constraints:  # the harness measures every cell RoBoT checks (the plan lists them)
+            from bo.candidates import ConstraintScreen
+
+            screen = ConstraintScreen(oracle.cheap_constraints, sp)
+
+            def allowed(i: int) -> bool | None:
+                if screen.rules_out(archs[i]):  # clearly over the bound by the model of the measurements so far
+                    return None
+                m = oracle.measure([archs[i]])[0]
+                screen.add(archs[i], m.values)
+                return m.feasible
+
         res = robot_search(
             bench.metric_matrix(oracle.dataset, names),
             oracle.signal_values(),
             state.config.budget,
             seed=state.config.seed,
-            **({"names": names} | self.options),
+            **({"names": names, "allowed": allowed} | self.options),
         )
-        sp = self.domain.space
-        archs = bench.index_archs(oracle.dataset)  # the order of the matrix's columns and of the signal
+        # the queries in order, each preceded by the cells a measurement ruled out before it
+        plan, phases = [], []
+        rejected = sorted(res.rejected, key=lambda r: r[1])
+        r = 0
+        for n, q in enumerate(res.queries):
+            while r < len(rejected) and rejected[r][1] <= n:
+                plan.append(sp.format(archs[rejected[r][0]]))
+                phases.append("rejected")
+                r += 1
+            plan.append(sp.format(archs[q.index]))
+            phases.append(q.phase)
         return {
-            "plan": [sp.format(archs[q.index]) for q in res.queries],
-            "plan_phases": [q.phase for q in res.queries],
+            "plan": plan,
+            "plan_phases": phases,
             "pos": 0,
             "t0": res.t0,
             "best_weights": res.best_weights.tolist(),
@@ -272,10 +300,15 @@ class RobotMethod:
             ms.update(self._plan(state))
             state.one_off_cost_s["training-free metrics (precomputed tables)"] = None
         i = ms["pos"]
-        texts = ms["plan"][i : i + q]
-        ms["pos"] = i + len(texts)
-        ms["phase"] = ms["plan_phases"][i : i + len(texts)]
+        # enough of the plan for ``q`` queries: the cells ruled out on the way are measured and rejected
+        end, n = i, 0
+        while end < len(ms["plan"]) and n < q:
+            n += ms["plan_phases"][end] != "rejected"
+            end += 1
+        texts = ms["plan"][i:end]
+        ms["phase"] = ms["plan_phases"][i:end]
         return [self.domain.space.parse(t) for t in texts]
 
     def observe(self, state: BOState, archs: Sequence[Arch], evaluations: Sequence[Evaluation]) -> None:
-        """The plan is fixed; nothing to learn."""
+        """The plan is fixed; it moves on by the architectures the harness walked."""
+        state.method_state["pos"] += len(archs)

@@ -68,6 +68,7 @@ __all__ = [
     "RandomPool",
     "SpacePool",
     "FeasibilityModel",
+    "ConstraintScreen",
     "ACQUISITIONS",
     "SURROGATES",
     "PROPOSALS",
@@ -78,6 +79,11 @@ __all__ = [
 Arch = Any
 
 SURROGATES: tuple[str, ...] = ("gp", "ensemble")
+#: With cheap constraints, candidates proposed after the chosen ``q`` (next best by UCB), tried in order by the harness
+#: where a measurement rules a chosen one out (`bo.loop.step`).
+ALTERNATES = 64
+#: The same for the initial design (unguided samples).
+INITIAL_ALTERNATES = 32
 #: Where candidate pools come from: the guided generator, or (ablations, BANANAS) mutations / uniform samples, or
 #: every unqueried architecture of an enumerable domain ("space": the acquisition maximised exactly).
 PROPOSALS: tuple[str, ...] = ("diffusion", "mutation", "random", "space")
@@ -396,7 +402,9 @@ class FeasibilityModel:
     Per constraint with >= 2 measured values, a GP — a linear kernel on how many nodes carry each operation (latency,
     energy and size are close to additive in the operations) plus a Matérn kernel on the graph features
     (`bo.surrogate.OpCountFeatures`) — is fitted to the values the queried architectures returned (the oracle
-    reports them with every query); nothing is read from a table.
+    reports them with every query) and to the cheap measurements of rejected candidates; nothing is read from a
+    table. With cheap constraints it only steers the pool (guidance, and dropping candidates unlikely to pass); the
+    harness's measurement settles each candidate exactly before a query.
 
     Args:
         constraints: the oracle's constraints (``metric``, ``op``, ``bound`` each).
@@ -423,12 +431,16 @@ class FeasibilityModel:
         self.models: list[tuple[Any, GPSurrogate, float]] = []
 
     def fit(self, state: BOState) -> FeasibilityModel:
-        """A copy fitted on the queries of ``state`` (this one is left as it is)."""
+        """A copy fitted on the queries of ``state`` and on every cheap-constraint measurement the harness made
+        (rejected candidates included: they teach the model where the bound lies); this one is left as it is."""
         fitted = copy.copy(self)
         fitted.models = []
+        records = {m["arch"]: m["values"] for m in state.measured.values()}
+        for text, rep in zip(state.archs, state.reports, strict=True):
+            records.setdefault(text, rep)
         for c in self.constraints:
             xs, vs = [], []
-            for text, rep in zip(state.archs, state.reports, strict=True):
+            for text, rep in records.items():
                 v = rep.get(c.metric)
                 if v is not None and math.isfinite(v):
                     xs.append(text)
@@ -480,6 +492,72 @@ class FeasibilityModel:
             terms.append(constraint(on_denoised(model, fn), c.bound / spread, op, width=0.1,
                                     scale=scale, schedule=schedule, name=f"feasible {c}"))  # fmt: skip
         return terms
+
+
+class ConstraintScreen:
+    """A linear model of each cheap constraint's metric on operation counts, learnt online from the measurements,
+    that rules a candidate out *without measuring it* when its predicted value breaks the bound by more than ``z``
+    residual standard deviations. Used where a method walks a long ranking (RoBoT: a weight's top-1 feasible cell),
+    so that clearly infeasible cells cost no measurement; borderline ones are still measured exactly.
+
+    Args:
+        constraints: the cheap constraints (``metric``, ``op``, ``bound``).
+        space: the search space (operation counts come from its `ArchGraph` encoding).
+        min_points: measurements needed before the model screens anything.
+        z: margin, in residual standard deviations (leave-one-out), by which a prediction must break the bound.
+        ridge: the ridge penalty of the linear fit.
+    """
+
+    def __init__(
+        self, constraints: Sequence[Any], space: Any, min_points: int = 10, z: float = 4.0, ridge: float = 0.1
+    ) -> None:
+        self.constraints = tuple(constraints)
+        graph = GraphFeatures(space)
+        self.counts = OpCountFeatures(graph, space.max_nodes, len(space.ops))
+        self.min_points, self.z, self.ridge = min_points, z, ridge
+        self.x: list[np.ndarray] = []
+        self.values: list[dict[str, float]] = []
+        self._fits: list[tuple[Any, np.ndarray, float]] | None = None
+
+    def features(self, arch: Arch) -> np.ndarray:
+        """``N·V + V + 1``: which operation each node carries (one-hot), the operation counts, and a constant."""
+        F = self.counts([arch])[0].numpy()
+        nv = self.counts.num_nodes * self.counts.num_ops
+        return np.concatenate([F[:nv], F[-self.counts.n_linear :], [1.0]])
+
+    def add(self, arch: Arch, values: dict[str, float]) -> None:
+        """Record one measurement (the model is refit on the next `rules_out`)."""
+        self.x.append(self.features(arch))
+        self.values.append(values)
+        self._fits = None
+
+    def _fit(self) -> list[tuple[Any, np.ndarray, float]]:
+        fits = []
+        X_all = np.stack(self.x)
+        for c in self.constraints:
+            rows = [i for i, v in enumerate(self.values) if math.isfinite(v.get(c.metric, math.nan))]
+            if len(rows) < self.min_points:
+                continue
+            X, y = X_all[rows], np.array([self.values[i][c.metric] for i in rows])
+            A = X.T @ X + self.ridge * np.eye(X.shape[1])
+            w = np.linalg.solve(A, X.T @ y)
+            H = np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)  # leverages
+            loo = (y - X @ w) / np.clip(1.0 - H, 1e-3, None)
+            fits.append((c, w, float(np.sqrt(np.mean(loo**2)))))
+        return fits
+
+    def rules_out(self, arch: Arch) -> bool:
+        """Whether ``arch`` is predicted to break a bound by more than the margin (no measurement needed)."""
+        if len(self.x) < self.min_points:
+            return False
+        if self._fits is None:
+            self._fits = self._fit()
+        f = self.features(arch)
+        for c, w, sd in self._fits:
+            pred, margin = float(f @ w), self.z * sd
+            if (c.op in ("<=", "<") and pred > c.bound + margin) or (c.op in (">=", ">") and pred < c.bound - margin):
+                return True
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------------- method
@@ -629,12 +707,17 @@ class DiffusionBO:
         if self.model is not None and "generator_training_s" not in state.one_off_cost_s:
             state.one_off_cost_s["generator_training_s"] = _train_seconds(self.path)
         seed = int(rng.integers(2**31 - 1))
-        queried = [self.space.parse(t) for t in state.archs]
+        # candidates must be new: neither queried nor ruled out by a cheap measurement
+        queried = [self.space.parse(t) for t in [*state.archs, *state.rejected_archs]]
         archs, y = self.training_set(state)
+        alternates = ALTERNATES if self.oracle.cheap_constraints else 0
         if state.n_queries < cfg.n_init or len(archs) < 2:
             state.method_state["phase"] = "init"
             n = min(q, cfg.n_init - state.n_queries) or q
-            return self.pools.initial(state, n, queried, seed, rng)[:q]
+            if not alternates:
+                return self.pools.initial(state, n, queried, seed, rng)[:q]
+            # a measurement may rule some out: draw more, in the order the harness should try them
+            return self.pools.initial(state, q + INITIAL_ALTERNATES, queried, seed, rng)
         state.method_state["phase"] = "bo"
         beta = cfg.beta
         if cfg.beta_decay:
@@ -660,6 +743,9 @@ class DiffusionBO:
             if self.zc is not None:
                 self._charge_zc(state, pool + archs)
             chosen = select(cfg.acquisition, scorer, pool, q, beta=beta, best_f=float(y.max()))
+            if alternates:  # the next best by UCB, tried where a measurement rules a chosen one out
+                ranked = select("ucb", scorer, pool, len(pool), beta=beta, best_f=float(y.max()))
+                chosen += [i for i in ranked if i not in set(chosen)][:alternates]
             return [pool[i] for i in chosen]
 
     def _charge_zc(self, state: BOState, archs: list[Any]) -> None:

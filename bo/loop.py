@@ -16,6 +16,14 @@ oracle's `Domain.key`: the native text (`SearchSpace.format`) on NAS-Bench-201, 
 table rows and trained values, so two arch strings are two queries even when they compute the same function; the
 isomorphism class (`SearchSpace.canonical`) on NAS-Bench-101 and NAS-Bench-Graph, whose tables key by class.
 
+**Cheap constraints are settled before a query** (the same rule for every method, so comparisons stay fair): a
+constraint on a metric obtained without training (`bo.oracles.is_cheap`: parameters, FLOPs, latency or energy on a
+device) is measured for each new candidate, once, before it can be queried (`Oracle.measure`, charged its stated
+measurement cost, cached in ``BOState.measured``). A candidate that breaks one is *rejected*: never queried, no budget
+spent, observed by the method with no signal (`Evaluation.rejected`). A method may propose more than ``q``
+architectures, best first: the harness walks them in order and stops after ``q`` that are not rejected (the rest are
+alternates, never measured). Expensive constraints (anything that needs training) are checked on the query's values.
+
 **Pick**: the queried architecture with the best signal among those meeting the constraints (the first on ties).
 
 **Resume**: the state holds everything a step depends on (queries, method memory, the random generator's state),
@@ -28,6 +36,8 @@ Run directory::
     state.json         the `BOState` (atomic rewrite after every evaluation)
     queries.jsonl      one record per query: step, phase, arch, signal, feasibility, cost, report values
     queries.csv        the same as a table
+    measurements.csv   with cheap constraints: every candidate measured before it could be queried, its values,
+                       cost, whether it was feasible and queried (rejected ones never were)
     best_so_far.csv    after each query: best signal so far, the pick, its report values, cumulative cost
 """
 
@@ -49,7 +59,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bo.oracles import Domain, Evaluation, Oracle, build_oracle
+from bo.oracles import Domain, Evaluation, Measurement, Oracle, build_oracle
 from bo.rundir import RunFileError, RunLock, expect, expect_int, expect_list, expect_number, read_json_file
 from nag.config import Config, ConfigError
 from nag.errors import InvalidChoiceError, NagInputError
@@ -168,6 +178,11 @@ class BOState:
         method_state: the method's JSON-able memory (population, current point, plan, ...).
         one_off_cost_s: one-off costs a method reports (training its generator or predictors), by name.
         pending: evaluations of the step in flight, by key (saved for resume; empty between steps).
+        measured: cheap-constraint measurements (`bo.oracles.Measurement` as JSON plus ``arch``, its native text), by
+            key, in the order they were made: every candidate the harness settled before it could be queried.
+            Those that broke a cheap constraint were never queried (*rejected*).
+        pending_measured: the measurements of the step in flight (saved for resume, so a resumed step neither pays
+            for them again nor lets the method see them before it proposes; empty between steps).
         done: the run has finished; stop_reason says why.
         propose_s / evaluate_s: wall seconds spent proposing / evaluating, summed over steps.
         run_id: identifies the run directory's run (also in its ``config.json``, so a state and a config that do not
@@ -190,6 +205,8 @@ class BOState:
     method_state: dict[str, Any] = field(default_factory=dict)
     one_off_cost_s: dict[str, float | None] = field(default_factory=dict)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending_measured: dict[str, dict[str, Any]] = field(default_factory=dict)
     done: bool = False
     stop_reason: str = ""
     propose_s: float = 0.0
@@ -243,6 +260,26 @@ class BOState:
         return idx
 
     @property
+    def rejected_keys(self) -> list[str]:
+        """Keys of the candidates a cheap measurement ruled out (never queried), in measurement order."""
+        return [k for k, m in self.measured.items() if not m["feasible"]]
+
+    @property
+    def rejected_archs(self) -> list[str]:
+        """Native text of the rejected candidates (`rejected_keys`' architectures)."""
+        return [m["arch"] for m in self.measured.values() if not m["feasible"]]
+
+    @property
+    def measure_cost_s(self) -> float:
+        """Summed cost of the cheap-constraint measurements (unknown costs count 0)."""
+        return float(sum(m["cost_s"] or 0.0 for m in self.measured.values()))
+
+    @property
+    def infeasible_queries(self) -> int:
+        """Queries that broke a constraint (with only cheap constraints: none, they are settled first)."""
+        return int(sum(not f for f in self.feasible))
+
+    @property
     def query_cost_s(self) -> float:
         """Summed query cost (unknown costs count 0; see `cost_known`)."""
         return float(sum(c for c in self.costs if c is not None))
@@ -279,6 +316,10 @@ class BOState:
             "report_metric": report_metric,
             "best_report_among_queried": best_rep,
             "feasible_queries": int(sum(self.feasible)),
+            "infeasible_queries": self.infeasible_queries,
+            "measurements": len(self.measured),
+            "rejected": len(self.rejected_keys),
+            "measure_cost_s": self.measure_cost_s,
             "query_cost_s": self.query_cost_s,
             "cost_known": self.cost_known,
             "one_off_cost_s": dict(self.one_off_cost_s),
@@ -310,6 +351,9 @@ class BOState:
             "cost_known": s["cost_known"],
             "stop_reason": s["stop_reason"],
         }
+        if self.measured:
+            out.update(measurements=s["measurements"], rejected=s["rejected"], measure_cost_s=s["measure_cost_s"],
+                       infeasible_queries=s["infeasible_queries"])  # fmt: skip
         space_name = self.config.oracle.get("space")
         if found and space_name:
             from nag.spaces import get_space
@@ -328,6 +372,9 @@ class BOState:
         d["reports"] = [{k: _num(v) for k, v in r.items()} for r in self.reports]
         d["best_so_far"] = [_num(b) for b in self.best_so_far]  # derived; for readers of the file
         d["version"] = STATE_VERSION
+        for k in ("measured", "pending_measured"):  # only runs with cheap constraints have them
+            if not d[k]:
+                del d[k]
         return d
 
     @classmethod
@@ -394,6 +441,19 @@ class BOState:
                 Evaluation.from_json(v)
             except (TypeError, ValueError, AttributeError) as e:
                 raise ValueError(f"'pending.{k}' is not an evaluation ({e})") from None
+        kw["measured"] = expect(d, "measured", dict, "an object") if "measured" in d else {}
+        kw["pending_measured"] = expect(d, "pending_measured", dict, "an object") if "pending_measured" in d else {}
+        for k, v in [*kw["measured"].items(), *kw["pending_measured"].items()]:
+            if not isinstance(v, dict) or not isinstance(v.get("arch"), str) or not isinstance(v.get("feasible"), bool):
+                raise ValueError(f"'measured.{k}' must be a measurement object with 'arch' and 'feasible'")
+            try:
+                Measurement.from_json(v)
+                if v.get("cost_s") is not None:
+                    expect_number(v["cost_s"], f"measured.{k}.cost_s", minimum=0)
+            except (TypeError, ValueError, AttributeError, KeyError) as e:
+                raise ValueError(f"'measured.{k}' is not a measurement ({e})") from None
+        if any(kw["measured"].get(k, {}).get("feasible") is False for k in kw["keys"]):
+            raise ValueError("'measured' rules out an architecture that 'keys' holds as a query")
         kw["done"] = expect(d, "done", bool, "a boolean") if "done" in d else False
         kw["stop_reason"] = expect(d, "stop_reason", str, "a string") if "stop_reason" in d else ""
         for k in ("propose_s", "evaluate_s"):
@@ -429,7 +489,10 @@ class SearchMethod(Protocol):
     name: str
 
     def propose(self, state: BOState, q: int, rng: np.random.Generator) -> list[Arch]:
-        """Up to ``q`` architectures to evaluate next (native objects of ``domain.space``).
+        """Up to ``q`` architectures to evaluate next (native objects of ``domain.space``), best first; with cheap
+        constraints more may follow as alternates for those a measurement rules out (the harness walks the list and
+        stops after ``q`` that are not rejected; candidates already rejected, ``state.rejected_keys``, are better
+        left out).
 
         Known architectures may be proposed again (answered free from the cache). An empty list ends the run.
         A method may set ``state.method_state["phase"]`` to a label (or a list of one label per architecture),
@@ -439,9 +502,10 @@ class SearchMethod(Protocol):
         ...
 
     def observe(self, state: BOState, archs: Sequence[Arch], evaluations: Sequence[Evaluation]) -> None:
-        """Results of the proposed architectures (same order; cached ones included); update ``state.method_state``.
+        """Results of the proposed architectures the harness walked (same order; cached and rejected ones included:
+        a rejected one has ``Evaluation.rejected`` and no signal); update ``state.method_state``.
 
-        ``state`` already holds the new queries.
+        ``state`` already holds the new queries and measurements.
         """
         ...
 
@@ -556,7 +620,7 @@ def step(
     rng = _rng(new)
     q = min(new.config.q, new.remaining)
     t0 = time.perf_counter()
-    archs = list(method.propose(new, q, rng))[:q]
+    archs = list(method.propose(new, q, rng))
     new.propose_s += time.perf_counter() - t0
     if not archs:
         new.rng_state = rng.bit_generator.state
@@ -565,18 +629,39 @@ def step(
     phase = new.method_state.get("phase", method.name)
     phases = phase if isinstance(phase, list) else [phase] * len(archs)
 
+    # Walk the proposals in order: known architectures are answered free, new ones first have their cheap constraints
+    # settled (measured once, cached in ``measured``): those that break one are rejected (observed, never queried);
+    # the walk ends after ``q`` architectures that are not rejected (the rest were alternates).
+    cheap = tuple(getattr(oracle, "cheap_constraints", ()) or ())
     known = {k: i for i, k in enumerate(new.keys)}
-    keys = []
-    for a in archs:
+    keys: list[str] = []
+    first: dict[str, int] = {}  # key -> position of its first proposal in this batch (new architectures only)
+    taken = 0
+    measured_now = False
+    step_measured = dict(state.pending_measured)  # this step's measurements (from the saved state when resumed)
+    new.pending_measured = {}
+    for j, a in enumerate(archs):
         if a not in domain:
             raise ValueError(
                 f"method {method.name!r} proposed {domain.space.format(a)!r}, outside {domain!r}"
             )
-        keys.append(domain.key(a))
-    first: dict[str, int] = {}  # key -> position of its first proposal in this batch (new architectures only)
-    for j, k in enumerate(keys):
+        k = domain.key(a)
+        keys.append(k)
+        if cheap and k not in known and k not in first:
+            if k not in new.measured and k not in step_measured:
+                m = oracle.measure([a])[0]
+                step_measured[k] = {"arch": domain.space.format(a), **m.to_json()}
+                measured_now = True
+            if not new.measured.get(k, step_measured.get(k))["feasible"]:
+                continue
         if k not in known and k not in first:
             first[k] = j
+        taken += 1
+        if taken >= q:
+            break
+    archs, phases = archs[: len(keys)], phases[: len(keys)]
+    if measured_now and on_evaluation is not None:  # measurements are paid for: saved before any training
+        on_evaluation(_replace_pending(state, dict(state.pending), step_measured))
     todo = [j for j in first.values() if keys[j] not in state.pending]
     pending = dict(state.pending)
     results: dict[str, Evaluation] = {k: Evaluation.from_json(v) for k, v in pending.items() if k in first}
@@ -586,7 +671,7 @@ def step(
         results[k] = ev
         pending[k] = ev.to_json()
         if on_evaluation is not None:
-            on_evaluation(_replace_pending(state, pending))
+            on_evaluation(_replace_pending(state, pending, step_measured))
 
     t0 = time.perf_counter()
     try:
@@ -598,8 +683,8 @@ def step(
         for pos, ev in getattr(executor, "harvest", lambda: [])():
             if keys[todo[pos]] not in results:
                 record(pos, ev)
-        if on_evaluation is not None and pending:
-            on_evaluation(_replace_pending(state, pending))
+        if on_evaluation is not None and (pending or measured_now):
+            on_evaluation(_replace_pending(state, pending, step_measured))
         raise
     new.evaluate_s += time.perf_counter() - t0
 
@@ -613,25 +698,43 @@ def step(
         new.feasible.append(bool(ev.feasible))
         new.phases.append(str(phases[j]))
         new.steps.append(new.n_steps)
-    new.n_free += len(archs) - len(first)
+    new.measured.update(step_measured)
+    n_rejected = sum(k not in known and k not in first for k in keys)
+    new.n_free += len(archs) - len(first) - n_rejected
     new.pending = {}
-    evals = [results[k] if k in results else new.evaluation(known[k]) for k in keys]
+
+    def evaluation(k: str) -> Evaluation:
+        if k in results:
+            return results[k]
+        if k in known:
+            return new.evaluation(known[k])
+        m = Measurement.from_json(new.measured[k])
+        return Evaluation(math.nan, dict(m.values), None, False, rejected=True)
+
+    evals = [evaluation(k) for k in keys]
     method.observe(new, archs, evals)
     new.rng_state = rng.bit_generator.state
     new.n_steps += 1
     new.stall = 0 if first else new.stall + 1
     if new.n_queries >= new.config.budget:
         new.done, new.stop_reason = True, "budget spent"
-    elif domain.size is not None and new.n_queries >= domain.size:
-        new.done, new.stop_reason = True, "every architecture of the domain queried"
+    elif domain.size is not None and new.n_queries + len(new.rejected_keys) >= domain.size:
+        new.done, new.stop_reason = True, (
+            "every architecture of the domain queried or ruled out" if new.measured
+            else "every architecture of the domain queried"
+        )
     elif new.stall >= new.config.stall_limit:
         new.done, new.stop_reason = True, f"{new.stall} steps in a row brought no new architecture"
     return new
 
 
-def _replace_pending(state: BOState, pending: dict[str, dict[str, Any]]) -> BOState:
+def _replace_pending(
+    state: BOState, pending: dict[str, dict[str, Any]], measured: dict[str, dict[str, Any]] | None = None
+) -> BOState:
     snap = copy.copy(state)
     snap.pending = dict(pending)
+    if measured is not None:
+        snap.pending_measured = dict(measured)
     return snap
 
 
@@ -773,6 +876,18 @@ def write_run(run_dir: str | Path, state: BOState, extra: dict[str, Any] | None 
         best_rows.append(row)
     best_cols = ["query", "best_signal", "pick", *(f"pick_{k}" for k in report_cols), "cum_cost_s"]
     atomic_write_text(d / "best_so_far.csv", _csv(best_rows, best_cols))
+    if state.measured:
+        queried = set(state.keys)
+        m_rows, cum = [], 0.0
+        for n, (k, m) in enumerate(state.measured.items(), 1):
+            cum += m["cost_s"] or 0.0
+            row = {"measurement": n, "arch": m["arch"], "feasible": m["feasible"], "queried": k in queried,
+                   "cost_s": m["cost_s"], "cum_cost_s": cum}  # fmt: skip
+            row.update({c: _num(v) for c, v in m["values"].items()})
+            m_rows.append(row)
+        value_cols = list(dict.fromkeys(c for m in state.measured.values() for c in m["values"]))
+        cols = ["measurement", "arch", "feasible", "queried", "cost_s", "cum_cost_s", *value_cols]
+        atomic_write_text(d / "measurements.csv", _csv(m_rows, cols))
     atomic_write_text(d / "state.json", _dump(state.to_json()))
 
 

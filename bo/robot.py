@@ -37,7 +37,8 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -282,6 +283,8 @@ class RobotResult:
         query_cost_s: sum of the per-architecture query cost (``cost`` argument) over queried architectures.
         metric_cost_s: training-free metric compute time for the whole space, or 0.0 when unknown.
         metric_cost_known: whether ``metric_cost_s`` is a real figure.
+        rejected: ``(index, queries made before)`` of each architecture ``allowed`` ruled out, in the order it was
+            checked (never queried; a search with cheap constraints measures each of them once).
     """
 
     queries: list[Query]
@@ -295,6 +298,7 @@ class RobotResult:
     query_cost_s: float = 0.0
     metric_cost_s: float = 0.0
     metric_cost_known: bool = False
+    rejected: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def queried(self) -> list[int]:
@@ -503,6 +507,7 @@ def robot_search(
     failed: str = "worst",
     bo_iters_factor: float = 2.0,
     init: str = "metrics",
+    allowed: Callable[[int], bool | None] | None = None,
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 
@@ -539,6 +544,11 @@ def robot_search(
         init: `INITS` entry: ``"random"`` (the reference: ``n_init`` uniform weights) or ``"metrics"`` (first the
             ``M`` weights ``e_m`` of each metric alone, every training-free metric being "higher is better" by
             construction, then ``n_init`` uniform weights); these count among the ``bo_iters`` evaluations.
+        allowed: ``index -> bool | None``, whether an architecture meets the cheap constraints (called at most once
+            per architecture, lazily, as a measurement would be made): a weight's top-1 is then its best-ranked
+            allowed architecture and exploitation skips the others; those measured and ruled out (``False``) are in
+            `RobotResult.rejected`, those a model ruled out without a measurement (``None``) are skipped silently.
+            ``None``: every architecture is allowed.
         bo_iters_factor: phase-1 evaluations per unit of budget when ``bo_iters`` is None; 1.0 is the reference
             (``bayes_opt`` with one random point and ``T - 1`` UCB iterations). An evaluation whose top-1 is
             already queried costs no budget, so the reference often ends phase 1 having seen only 6-9 cells.
@@ -579,6 +589,24 @@ def robot_search(
 
     queries: list[Query] = []
     seen: set[int] = set()
+    checked: dict[int, bool] = {}
+    rejected: list[tuple[int, int]] = []
+
+    def ok(i: int) -> bool:
+        if allowed is None:
+            return True
+        if i not in checked:
+            verdict = allowed(i)
+            checked[i] = bool(verdict)
+            if verdict is False:
+                rejected.append((i, len(queries)))
+        return checked[i]
+
+    def top_of(score: np.ndarray) -> int | None:
+        for i in _ranking(score):
+            if ok(int(i)):
+                return int(i)
+        return None
 
     def query(i: int, phase: str) -> float:
         if i not in seen:  # re-queries are free
@@ -612,7 +640,9 @@ def robot_search(
             x = torch.as_tensor(np.stack(ws), dtype=torch.float64)
             y = torch.as_tensor(ys, dtype=torch.float64)
             w = _next_weight(x, y, beta, acq_optimiser, n_candidates, seed * 100_003 + it).numpy()
-        top = int(_ranking(combined_score(w, z, fail_mask))[0])
+        top = top_of(combined_score(w, z, fail_mask))
+        if top is None:  # nothing meets the constraints
+            break
         val = query(top, "bo")
         ws.append(w)
         ys.append(val)
@@ -625,7 +655,10 @@ def robot_search(
     for i in _ranking(combined_score(best_w, z, fail_mask)):
         if len(seen) >= budget:
             break
-        query(int(i), "greedy")
+        if ok(int(i)):
+            query(int(i), "greedy")
+    if not queries:
+        raise ValueError("allowed: no architecture meets the constraints")
 
     best_so_far = np.maximum.accumulate([q.signal for q in queries]).tolist()
     pick = max(queries, key=lambda q: q.signal)  # first queried on ties
@@ -645,4 +678,5 @@ def robot_search(
         query_cost_s=qcost,
         metric_cost_s=float(metric_cost_s) if metric_cost_s is not None else 0.0,
         metric_cost_known=metric_cost_s is not None,
+        rejected=rejected,
     )

@@ -1331,6 +1331,11 @@ def search_cmd(
         f"best {metric} among queried {num(pick[best_key])}  queries {pick['queries']} ({pick['free']} free)  "
         f"query cost {cost}"
     )
+    if "measurements" in pick:
+        print(
+            f"cheap constraints: {pick['measurements']} measurements ({pick['measure_cost_s']:.0f} s), "
+            f"{pick['rejected']} candidates ruled out before a query, {pick['infeasible_queries']} infeasible queries"
+        )
 
 
 @app.command("report")

@@ -194,14 +194,40 @@ def test_killed_process_resumes(tmp_path, oracle):
     assert st.method_state == full.method_state
 
 
-def test_constraints_pick_is_feasible():
+def test_cheap_constraints_are_settled_before_a_query():
+    """A latency bound is measured before any query: no query breaks it, the rejected candidates are never queried,
+    and every measurement is charged (table latency x runs + build)."""
     o = BenchmarkOracle("nb201", "cifar10", constraints=["latency:edgegpu<=3.5"])
     st = run_search("random", o, budget=30, seed=0)
     s = st.summary()
     i = s["pick_query"] - 1
     assert st.feasible[i] and s["pick_report"]["latency_edgegpu"] <= 3.5
+    assert all(st.feasible) and s["infeasible_queries"] == 0 and st.n_queries == 30
+    assert s["rejected"] > 0 and s["measurements"] == 30 + s["rejected"]
+    assert not set(st.rejected_keys) & set(st.keys)
+    for m in st.measured.values():
+        assert m["feasible"] == (m["values"]["latency_edgegpu"] <= 3.5)
+        assert m["cost_s"] == pytest.approx(0.05 + 40 * m["values"]["latency_edgegpu"] / 1000)
+    assert s["measure_cost_s"] == pytest.approx(sum(m["cost_s"] for m in st.measured.values()))
+    assert st.pick()["infeasible_queries"] == 0
+    # without the rule (the same draws), random search spends queries on cells over the bound
+    free = run_search("random", BenchmarkOracle("nb201", "cifar10"), budget=30, seed=0)
+    lat = [o.benchmark.query(o.space.parse(a), "cifar10", "latency_edgegpu") for a in free.archs]
+    assert sum(v > 3.5 for v in lat) > 0
+
+
+def test_constraints_pick_is_feasible():
+    """An expensive constraint (on a trained value) is checked on the query itself: infeasible queries happen and
+    are never picked."""
+    o = BenchmarkOracle("nb201", "cifar10", constraints=["test_acc>=91"])
+    assert o.cheap_constraints == ()
+    st = run_search("random", o, budget=30, seed=0)
+    s = st.summary()
+    i = s["pick_query"] - 1
+    assert st.feasible[i] and s["pick_report"]["test_acc"] >= 91
     feasible_sig = [sg for sg, ok in zip(st.signals, st.feasible, strict=True) if ok]
     assert s["pick_signal"] == max(feasible_sig)
     assert any(not ok for ok in st.feasible)  # some queries were infeasible and never picked
+    assert not st.measured
     bsf = st.best_so_far
     assert all(math.isnan(b) or b <= s["pick_signal"] for b in bsf)
