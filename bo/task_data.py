@@ -296,7 +296,7 @@ def _load_imagefolder(spec: DataSpec) -> Images:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             if isinstance(e, NagInputError):
                 raise
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            why = (str(e).splitlines() or [type(e).__name__])[0].replace(f" {str(f)!r}", "")
             raise NagInputError(f"data: {str(f)!r} is not a readable image ({why})") from None
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
@@ -307,10 +307,13 @@ def _load_imagefolder(spec: DataSpec) -> Images:
 def _load_npz(spec: DataSpec) -> Images:
     path = _require_path(spec, "npz file", folder=False)
     where = f"npz {str(path)!r}"
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        what = "a .npy array" if npy else "not an .npz archive"
+        raise NagInputError(f"data: {str(path)!r} is {what}; accepted: an .npz archive with arrays x and y")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise NagInputError(f"data: {str(path)!r} is a .npy array, not an .npz archive with x and y")
             missing = [k for k in ("x", "y") if k not in z.files]
             if missing:
                 raise NagInputError(
@@ -321,10 +324,6 @@ def _load_npz(spec: DataSpec) -> Images:
             names = z["classes"] if "classes" in z.files else None
     except NagInputError:
         raise
-    except AttributeError:  # np.load returned a plain array: a .npy file
-        raise NagInputError(
-            f"data: {str(path)!r} is a .npy array, not an .npz archive with x and y"
-        ) from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NagInputError(f"data: {str(path)!r} is not a readable .npz archive ({why})") from None
@@ -419,7 +418,7 @@ def _labels(
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:
             i = int(bad[0])
-            raise NagInputError(f"data: {where}: label {y[i]!r} at index {i} is not an integer")
+            raise NagInputError(f"data: {where}: label {y[i].item()!r} at index {i} is not an integer")
     labels = y.astype(np.int64)
     neg = np.flatnonzero(labels < 0)
     if neg.size:
