@@ -205,7 +205,8 @@ def train_classifier(
         torch.manual_seed(cfg.seed)
         model = LitClassifier(build(), cfg.lr, cfg.epochs)
         trainer = quiet_trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator)
-        trainer.fit(model, train_dataloaders=dm.train_dataloader())  # no validation loop: evaluated once below
+        # the training loader only: no validation loop, the network is evaluated once below
+        trainer.fit(model, train_dataloaders=dm.train_dataloader())
         model = model.cpu()
         recalibrate_batchnorm(model, split.train, cfg.batch_size)
         return {
