@@ -1,8 +1,9 @@
-"""Lightning training of a search space's network on real Fashion-MNIST images, for `bo.oracles.TrainingOracle`.
+"""Lightning training of a search space's network on the task's images, for `bo.oracles.TrainingOracle`.
 
 `train_classifier` builds the network, trains it with SGD (Nesterov momentum, cosine learning rate, as the
-NAS-Bench-201 training recipe) for a few epochs on a seeded split of the 10,000 Fashion-MNIST images in
-``shared/data/images``, and returns validation and test accuracy. Lightning's banners, summaries, loggers and
+NAS-Bench-201 training recipe) for a few epochs on a seeded split of the task's data (`TaskDataModule` over
+`bo.task_data`: the 10,000 shipped Fashion-MNIST images by default, or ``imagefolder:DIR``, ``npz:FILE``,
+``torchvision:NAME:ROOT``), and returns validation and test accuracy. Lightning's banners, summaries, loggers and
 checkpoints are off: one call is one oracle query.
 """
 
@@ -12,32 +13,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from bo.task_data import DEFAULT_DATA, TaskSplit, make_split
 from nag.config import Config
 from nag.logs import quiet_lightning, quiet_trainer
 
-__all__ = ["TrainSettings", "LitClassifier", "fashion_mnist_split", "train_classifier"]
+__all__ = ["TrainSettings", "LitClassifier", "TaskDataModule", "fashion_mnist_split", "train_classifier"]
 
 
 @dataclass(frozen=True)
 class TrainSettings(Config):
-    """One training run (see `bo.oracles.TrainingOracle` for the meaning of each field)."""
+    """One training run (see `bo.oracles.TrainingOracle` for the meaning of each field; ``data`` is a
+    `bo.task_data.parse_data_spec` spec, split sizes None take 50 / 25 / 25 % of its images)."""
 
     epochs: int = 3
-    n_train: int = 5000
-    n_val: int = 2500
-    n_test: int = 2500
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
     batch_size: int = 128
     lr: float = 0.1
     seed: int = 0
     size: int = 28
     accelerator: str = "cpu"
     threads: int = 1
+    data: str = DEFAULT_DATA
 
 
 class LitClassifier(L.LightningModule):
@@ -66,27 +69,80 @@ class LitClassifier(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": sched}
 
 
+class TaskDataModule(L.LightningDataModule):
+    """The task's seeded train / validation / test split (`bo.task_data.make_split`) as a Lightning DataModule.
+
+    Batches are ``B x 3 x size x size`` float32 normalised images and ``B`` int64 labels; the training loader
+    shuffles with a generator seeded by ``seed`` and drops a last batch of one image (BatchNorm cannot train on it).
+
+    Args:
+        data: a data spec (`bo.task_data.parse_data_spec`).
+        n_train / n_val / n_test: split sizes (counts, fractions, or None for 50 / 25 / 25 %).
+        seed: seeds the split and the batch order.
+        size: input height and width (None keeps the images' own).
+        batch_size: training minibatch size (evaluation uses at least 256).
+    """
+
+    def __init__(
+        self,
+        data: str = DEFAULT_DATA,
+        n_train: int | float | None = None,
+        n_val: int | float | None = None,
+        n_test: int | float | None = None,
+        seed: int = 0,
+        size: int | None = None,
+        batch_size: int = 128,
+    ) -> None:
+        super().__init__()
+        self.data, self.seed, self.size, self.batch_size = data, seed, size, batch_size
+        self.sizes = (n_train, n_val, n_test)
+        self.split: TaskSplit | None = None
+
+    @classmethod
+    def from_settings(cls, cfg: TrainSettings) -> TaskDataModule:
+        return cls(cfg.data, cfg.n_train, cfg.n_val, cfg.n_test, cfg.seed, cfg.size, cfg.batch_size)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is None:  # the split is drawn once; Lightning calls setup per stage
+            self.split = make_split(self.data, *self.sizes, seed=self.seed, size=self.size)
+
+    def _split(self) -> TaskSplit:
+        self.setup()
+        assert self.split is not None
+        return self.split
+
+    @property
+    def num_classes(self) -> int:
+        return self._split().num_classes
+
+    def train_dataloader(self) -> DataLoader:
+        train = self._split().train
+        return DataLoader(
+            train,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(self.seed),
+            drop_last=len(train) % self.batch_size == 1,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._split().val, batch_size=max(self.batch_size, 256))
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self._split().test, batch_size=max(self.batch_size, 256))
+
+
 def fashion_mnist_split(
     n_train: int, n_val: int, n_test: int, seed: int = 0, size: int = 28
 ) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
     """Disjoint train / validation / test sets drawn by a seeded permutation of the 10,000 real images.
 
     Images are normalised with the Fashion-MNIST mean/std, resized to ``size`` (bilinear) where it differs from 28
-    and replicated to 3 channels: ``n x 3 x size x size`` float32 and ``n`` int64 labels.
+    and replicated to 3 channels: ``n x 3 x size x size`` float32 and ``n`` int64 labels
+    (`bo.task_data.make_split` of ``fashion-mnist``).
     """
-    from predictors.zero_cost.data import FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
-
-    images, labels = load_fashion_mnist()
-    idx = np.random.default_rng(seed).permutation(len(images))
-    parts = np.split(idx[: n_train + n_val + n_test], [n_train, n_train + n_val])
-    out = []
-    for p in parts:
-        x = torch.from_numpy(images[p].astype(np.float32) / 255.0).unsqueeze(1)
-        if size != x.shape[-1]:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        x = ((x - FMNIST_MEAN) / FMNIST_STD).expand(-1, 3, -1, -1).contiguous()
-        out.append(TensorDataset(x, torch.from_numpy(labels[p].astype(np.int64))))
-    return out[0], out[1], out[2]
+    split = make_split("fashion-mnist", n_train, n_val, n_test, seed=seed, size=size)
+    return split.train, split.val, split.test
 
 
 @torch.no_grad()
@@ -114,7 +170,7 @@ def recalibrate_batchnorm(model: nn.Module, data: TensorDataset, batch_size: int
         m.reset_running_stats()
         m.momentum = None
     model.train()
-    for x, _ in DataLoader(data, batch_size=batch_size):
+    for x, _ in DataLoader(data, batch_size=batch_size, drop_last=len(data) % batch_size == 1):
         model(x)
     for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
@@ -125,31 +181,37 @@ def _quiet() -> None:
     quiet_lightning()
 
 
-def train_classifier(build: Callable[[], nn.Module], cfg: TrainSettings) -> dict[str, float]:
+def train_classifier(
+    build: Callable[[], nn.Module], cfg: TrainSettings, data: TaskDataModule | None = None
+) -> dict[str, float]:
     """Train the network ``build()`` returns; ``{"val_acc", "test_acc", "train_loss"}`` (accuracies in %).
 
     ``torch.manual_seed(cfg.seed)`` precedes building the network and the data order, so a call is reproducible.
+    The network must map ``B x 3 x size x size`` images to ``B x K`` logits, ``K`` the data's class count.
+
+    Args:
+        build: builds the untrained network.
+        cfg: the recipe and the data (``cfg.data``, split sizes, ``cfg.size``).
+        data: the split already drawn for ``cfg`` (e.g. `TaskDataModule.from_settings` kept across calls), or None
+            to draw it.
     """
     _quiet()
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        train, val, test = fashion_mnist_split(cfg.n_train, cfg.n_val, cfg.n_test, cfg.seed, cfg.size)
+        dm = data if data is not None else TaskDataModule.from_settings(cfg)
+        dm.setup("fit")
+        split = dm._split()
         torch.manual_seed(cfg.seed)
         model = LitClassifier(build(), cfg.lr, cfg.epochs)
-        loader = DataLoader(
-            train,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
         trainer = quiet_trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator)
-        trainer.fit(model, loader)
+        # the training loader only: no validation loop, the network is evaluated once below
+        trainer.fit(model, train_dataloaders=dm.train_dataloader())
         model = model.cpu()
-        recalibrate_batchnorm(model, train, cfg.batch_size)
+        recalibrate_batchnorm(model, split.train, cfg.batch_size)
         return {
-            "val_acc": _accuracy(model, val, cfg.batch_size),
-            "test_acc": _accuracy(model, test, cfg.batch_size),
+            "val_acc": _accuracy(model, split.val, cfg.batch_size),
+            "test_acc": _accuracy(model, split.test, cfg.batch_size),
             "train_loss": model.last_loss,
         }
     finally:

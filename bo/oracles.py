@@ -748,16 +748,19 @@ class TrainingFreeOracle(_TableMixin, Oracle):
 
 
 class TrainingOracle(Oracle):
-    """Really trains each architecture's network on Fashion-MNIST with Lightning (`bo.lit`).
+    """Really trains each architecture's network on the task's images with Lightning (`bo.lit`).
 
-    The 10,000 real Fashion-MNIST images of ``shared/data/images`` are split once by a seeded permutation into
-    ``n_train`` training, ``n_val`` validation and ``n_test`` test images. Signal = validation accuracy (%), report
-    ``test_acc`` = test accuracy (%) and ``train_loss``; cost = measured wall seconds of training and evaluation.
+    The images of ``data`` (`bo.task_data`: the 10,000 shipped Fashion-MNIST images by default) are split once by a
+    seeded permutation into ``n_train`` training, ``n_val`` validation and ``n_test`` test images; the network gets
+    as many outputs as the data has classes (`num_classes`). Signal = validation accuracy (%), report ``test_acc`` =
+    test accuracy (%) and ``train_loss``; cost = measured wall seconds of training and evaluation. The data and the
+    split sizes are checked when the oracle is built (one-line `nag.errors.NagInputError`).
 
     Args:
-        space: a space whose architectures build networks (``nb201``, ``nb101``).
+        space: a space whose architectures build networks (``nb201``, ``nb101``, ``mbv3``).
         epochs: training epochs.
-        n_train / n_val / n_test: split sizes (their sum at most 10,000).
+        n_train / n_val / n_test: split sizes: counts, fractions in (0, 1), or None for 50 / 25 / 25 % of the images
+            (their sum at most the number of images); `describe` records the resolved counts.
         batch_size: minibatch size.
         lr: SGD (Nesterov momentum 0.9, weight decay 5e-4) learning rate, cosine-annealed to 0.
         seed: seeds the split, the initial weights and the batch order; the same seed gives the same numbers.
@@ -765,15 +768,17 @@ class TrainingOracle(Oracle):
         module_kwargs: options of ``space.to_module`` (e.g. ``{"C": 8, "N": 1}`` for a small NB201 network).
         accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
         threads: torch CPU threads while training.
+        data: a data spec (`bo.task_data.parse_data_spec`): ``fashion-mnist``, ``imagefolder:DIR``, ``npz:FILE`` or
+            ``torchvision:NAME:ROOT``.
     """
 
     def __init__(
         self,
         space: str = "nb201",
         epochs: int = 3,
-        n_train: int = 5000,
-        n_val: int = 2500,
-        n_test: int = 2500,
+        n_train: int | float | None = None,
+        n_val: int | float | None = None,
+        n_test: int | float | None = None,
         batch_size: int = 128,
         lr: float = 0.1,
         seed: int = 0,
@@ -781,16 +786,23 @@ class TrainingOracle(Oracle):
         module_kwargs: dict[str, Any] | None = None,
         accelerator: str = "cpu",
         threads: int = 1,
+        data: str = "fashion-mnist",
     ) -> None:
+        from bo.task_data import check_data
+
         self.space_name = canonical_space_name(space)
         if not hasattr(get_space(self.space_name), "to_module"):
-            raise InvalidChoiceError("space", space, ["nb201", "nb101"])
-        if min(epochs, n_train, n_val, n_test, batch_size) < 1:
-            raise ValueError("epochs, n_train, n_val, n_test, batch_size: must all be >= 1")
-        if n_train + n_val + n_test > 10_000:
-            raise ValueError(f"n_train + n_val + n_test: at most 10000, got {n_train + n_val + n_test}")
+            raise InvalidChoiceError("space", space, ["nb201", "nb101", "mbv3"])
+        if min(epochs, batch_size) < 1:
+            raise ValueError("epochs, batch_size: must all be >= 1")
+        if "num_classes" in (module_kwargs or {}):
+            raise ValueError("module_kwargs: num_classes is inferred from the data; remove it")
+        info = check_data(data, n_train, n_val, n_test, size)
+        self.data = info.spec
+        #: classes of the data, the network's output count
+        self.num_classes = info.num_classes
         self.epochs = epochs
-        self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
+        self.n_train, self.n_val, self.n_test = info.n_train, info.n_val, info.n_test
         self.batch_size = batch_size
         self.lr = lr
         self.seed = seed
@@ -813,11 +825,14 @@ class TrainingOracle(Oracle):
             size=self.size,
             accelerator=self.accelerator,
             threads=self.threads,
+            data=self.data,
         )
         out = []
         for a in archs:
             t0 = time.perf_counter()
-            res = train_classifier(lambda a=a: self.space.to_module(a, **self.module_kwargs), cfg)
+            res = train_classifier(
+                lambda a=a: self.space.to_module(a, num_classes=self.num_classes, **self.module_kwargs), cfg
+            )
             out.append(
                 Evaluation(
                     signal=res["val_acc"],
@@ -842,6 +857,7 @@ class TrainingOracle(Oracle):
             "module_kwargs": self.module_kwargs,
             "accelerator": self.accelerator,
             "threads": self.threads,
+            "data": self.data,
         }
 
 

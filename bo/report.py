@@ -154,8 +154,8 @@ def _group_key(r: RunRecord) -> dict[str, Any]:
     c = r.config
     o = c.oracle
     dataset, signal = o.get("dataset", ""), o.get("signal", o.get("metric", ""))
-    if o.get("kind") == "training":  # real training (`bo.oracles.TrainingOracle`) on a Fashion-MNIST split
-        dataset = f"fashion-mnist {o.get('n_train')}/{o.get('n_val')}/{o.get('n_test')}"
+    if o.get("kind") == "training":  # real training (`bo.oracles.TrainingOracle`) on a split of its data
+        dataset = f"{o.get('data', 'fashion-mnist')} {o.get('n_train')}/{o.get('n_val')}/{o.get('n_test')}"
         signal = f"val_acc ({o.get('epochs')} epochs)"
     return {
         "method": c.method,
