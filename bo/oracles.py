@@ -44,6 +44,7 @@ __all__ = [
     "Measurement",
     "Constraint",
     "is_cheap",
+    "CONSTRAINT_SOURCES",
     "MEASURE_RUNS",
     "BUILD_S",
     "parse_constraint",
@@ -180,6 +181,10 @@ MEASURE_RUNS = 40
 #: Seconds to build a network and count its parameters / FLOPs: NAS-Bench-201's network (C=16, N=5) builds in 0.03 s
 #: on this project's 2-core CPU (mean of 8 random cells, 1 thread); 0.05 s is charged.
 BUILD_S = 0.05
+
+
+#: How cheap constraints are settled before a query (`BenchmarkOracle`'s ``constraint_source``).
+CONSTRAINT_SOURCES: tuple[str, ...] = ("table", "model")
 
 
 def is_cheap(metric: str) -> bool:
@@ -550,6 +555,12 @@ class BenchmarkOracle(_TableMixin, Oracle):
             ``None`` picks the space's default.
         report: metrics reported (hidden from the search); the first is the headline (default: test accuracy).
         constraints: `Constraint` objects or their text (`parse_constraint`), checked on the table's values.
+        constraint_source: how cheap constraints are settled before a query (`CONSTRAINT_SOURCES`): ``"table"`` —
+            the table's value stands in for an on-device measurement and is charged as one
+            (`measurement_cost_s`); ``"model"`` — the device's latency / energy model (`predictors.latency.fit_device`,
+            a linear model of the operations; parameters and FLOPs stay exact) predicts it at no measurement cost,
+            and each query's true value verifies it (a query the model let through may then be infeasible; the
+            pick never is).
 
     Cost: NAS-Bench-201's 12-epoch training seconds (``cost_hp12_s``) for 12-epoch signals; unknown (``None``) for
     the 200-epoch signal, whose training time the table does not hold; NAS-Bench-101's 108-epoch training seconds
@@ -563,6 +574,7 @@ class BenchmarkOracle(_TableMixin, Oracle):
         signal: str | None = None,
         report: Sequence[str] | None = None,
         constraints: Sequence[Constraint | str] = (),
+        constraint_source: str = "table",
     ) -> None:
         from nag.benchmarks import get_benchmark
 
@@ -575,7 +587,14 @@ class BenchmarkOracle(_TableMixin, Oracle):
         self._signal_ds, self._signal_metric = benchmark_signal(sp, self.dataset, self.signal)
         self.report_metrics = tuple(report) if report else (spec.report,)
         self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
+        if constraint_source not in CONSTRAINT_SOURCES:
+            raise InvalidChoiceError("constraint-source", constraint_source, CONSTRAINT_SOURCES)
+        self.constraint_source = constraint_source
         self._check_table_args()
+        if constraint_source == "model":
+            for c in self.cheap_constraints:
+                if c.metric.startswith(("latency_", "energy_")):
+                    self._device_model(c.metric)  # a device without a model: one line naming it
 
     def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
         bench = self.benchmark
@@ -607,7 +626,37 @@ class BenchmarkOracle(_TableMixin, Oracle):
             "signal": self.signal,
             "report": list(self.report_metrics),
             "constraints": [str(c) for c in self.constraints],
+            **({"constraint_source": self.constraint_source} if self.constraint_source != "table" else {}),
         }
+
+    def _device_model(self, metric: str):
+        from predictors.latency import fit_device, latency_metrics
+
+        models = self.__dict__.setdefault("_c_device_models", {})
+        if metric not in models:
+            if metric not in latency_metrics(self.dataset):
+                raise InvalidChoiceError(
+                    "constraint", f"{metric} with --constraint-source model", latency_metrics(self.dataset)
+                )
+            models[metric] = fit_device(metric, self.dataset)
+        return models[metric]
+
+    def measure(self, archs: Sequence[Arch]) -> list[Measurement]:
+        """`_TableMixin.measure` (``constraint_source="table"``), or the device models' predictions at no
+        measurement cost (``"model"``; parameters and FLOPs from the table: exact counts)."""
+        if self.constraint_source == "table":
+            return super().measure(archs)
+        out = []
+        for a in archs:
+            vals = {}
+            for c in self.cheap_constraints:
+                if c.metric.startswith(("latency_", "energy_")):
+                    vals[c.metric] = float(self._device_model(c.metric).predict_archs([a])[0])
+                else:
+                    vals[c.metric] = float(self.benchmark.query(a, self.dataset, c.metric))
+            ok = all(c.holds(vals[c.metric]) for c in self.cheap_constraints)
+            out.append(Measurement(vals, 0.0, ok))
+        return out
 
     def domain(self) -> Domain:
         return self._table_domain()

@@ -1087,7 +1087,8 @@ def _json_safe(obj):
 
 #: `search` options that define a run; with ``--resume`` the run's saved values are used, so giving one is refused.
 _RUN_DEFINING = (
-    "method", "space", "dataset", "budget", "seed", "signal", "constraint", "q", "out", "option", "normalisation",
+    "method", "space", "dataset", "budget", "seed", "signal", "constraint", "constraint_source", "q", "out", "option",
+    "normalisation",
 )  # fmt: skip
 
 
@@ -1136,6 +1137,15 @@ def search_cmd(
         ),
     ] = "target",
     constraint: _ConstraintOption = None,
+    constraint_source: Annotated[
+        str,
+        typer.Option(
+            "--constraint-source",
+            help="How cheap constraints (latency, energy, params, FLOPs) are settled before a query: 'table' (the "
+            "measured value, charged as a measurement) or 'model' (the device's latency model, free; each query "
+            "verifies it).",
+        ),
+    ] = "table",
     q: Annotated[
         int,
         typer.Option("--q", "--batch", help="Architectures proposed and evaluated per step, 1..--budget."),
@@ -1208,6 +1218,10 @@ def search_cmd(
         if normalisation not in ("minmax", "log", "rank"):
             raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
         _check_search_args(method, space, budget, q, seed, constraint or [], dataset, option, out)
+        from bo.oracles import CONSTRAINT_SOURCES
+
+        if constraint_source not in CONSTRAINT_SOURCES:
+            raise InvalidChoiceError("constraint-source", constraint_source, CONSTRAINT_SOURCES)
     else:
         conflicting = _given_with_resume(ctx)
         if conflicting:
@@ -1239,7 +1253,8 @@ def search_cmd(
         run_dir = Path(resume)
     else:
         constraints = [parse_constraint(c) for c in constraint or []]
-        oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints)
+        oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints,
+                                 constraint_source=constraint_source)  # fmt: skip
         opts = _method_options(option)
         if method == "robot":
             opts.setdefault("normalisation", normalisation)
