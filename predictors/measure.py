@@ -174,14 +174,18 @@ def _check_settings(
     if len(size) != 3 or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size
     ):
-        raise NagInputError(f"input_size: invalid value {input_size!r}; accepted: (C, H, W), positive integers")
+        raise NagInputError(
+            f"input_size: invalid value {input_size!r}; accepted: (C, H, W), positive integers"
+        )
     return tuple(int(v) for v in size)
 
 
 def _check_module_kwargs(module_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     kw = dict(module_kwargs or {})
     if "num_classes" in kw:
-        raise NagInputError("module_kwargs: 'num_classes' is its own argument; accepted: other to_module options")
+        raise NagInputError(
+            "module_kwargs: 'num_classes' is its own argument; accepted: other to_module options"
+        )
     return kw
 
 
@@ -483,7 +487,12 @@ class LatencyCache:
 
     def put(self, key: str, measurement: LatencyMeasurement) -> None:
         """Store ``measurement`` under ``key`` (and write the file)."""
-        self._entries[key] = measurement.to_dict()
+        self.put_many({key: measurement})
+
+    def put_many(self, items: Mapping[str, LatencyMeasurement]) -> None:
+        """Store several measurements and write the file once."""
+        for key, m in items.items():
+            self._entries[key] = m.to_dict()
         self.save()
 
     def lookup(self, key: str, measure: Callable[[], LatencyMeasurement]) -> LatencyMeasurement:
@@ -534,8 +543,14 @@ class LatencyCache:
         try:
             obj = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise NagRuntimeError(f"latency cache {self.path}: unreadable ({err}); remove it to start anew") from None
-        if not isinstance(obj, dict) or obj.get("format") != _CACHE_FORMAT or not isinstance(obj.get("entries"), dict):
+            raise NagRuntimeError(
+                f"latency cache {self.path}: unreadable ({err}); remove it to start anew"
+            ) from None
+        if (
+            not isinstance(obj, dict)
+            or obj.get("format") != _CACHE_FORMAT
+            or not isinstance(obj.get("entries"), dict)
+        ):
             raise NagRuntimeError(
                 f"latency cache {self.path}: not a {_CACHE_FORMAT} file; remove it or choose another path"
             )
@@ -552,7 +567,9 @@ class LatencyCache:
         on_disk = self._read()
         self._entries = {**on_disk, **self._entries}
         text = json.dumps(
-            {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "entries": self._entries}, indent=1, sort_keys=True
+            {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "entries": self._entries},
+            indent=1,
+            sort_keys=True,
         )
         atomic_write_text(self.path, text + "\n")
 

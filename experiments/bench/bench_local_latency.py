@@ -7,7 +7,10 @@ Three markdown tables (issue 12, part 3):
     ``|m1 - m2| / mean(m1, m2)`` and the share of networks within 5 %, per space, backend and statistic (the
     median of the timed passes, the value a search uses, and their minimum).
 (b) local latency model: fitted on ``--n-train`` measured random networks, Spearman ρ with the measured latency of
-    ``--n-test`` other random networks (torch backend). NB201: `NB201LocalLatency` (meta-learned prior adapted to
+    ``--n-test`` other random networks (torch backend). Every network is measured twice (two rounds): the model
+    sees one measurement per network, as in a search, and is scored against that one measurement, against the
+    faster of the two (on a shared machine the noise is mostly one-sided: others slow the core down), and the two
+    rounds are compared with each other (the ceiling that measurement noise puts on any model). NB201: `NB201LocalLatency` (meta-learned prior adapted to
     the measured cells); MobileNetV3: `MBV3LatencyTable` (per-block table, then the affine fit on the measured
     networks; the ``k=0`` column is the table sum alone).
 (c) seconds per measurement (building the network, export for ONNX Runtime, warm-up and timed passes): mean ± sd
@@ -49,7 +52,9 @@ def _distinct(space, n: int, seed: int) -> list:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n-networks", type=int, default=30, help="networks of the repeatability table, per space")
+    p.add_argument(
+        "--n-networks", type=int, default=30, help="networks of the repeatability table, per space"
+    )
     p.add_argument("--n-train", type=int, default=20, help="measured networks the local model is fitted on")
     p.add_argument("--n-test", type=int, default=200, help="held-out measured networks it is scored on")
     p.add_argument("--seed", type=int, default=0)
@@ -109,30 +114,40 @@ def main() -> None:
         if name == "nb201":
             default_nb201_prior()
             model = NB201LocalLatency()
-            one_off.append(f"nb201 meta-trained prior (40 table latency columns): {time.perf_counter() - t0:.1f} s")
+            one_off.append(
+                f"nb201 meta-trained prior (40 table latency columns): {time.perf_counter() - t0:.1f} s"
+            )
         else:
             model = MBV3LatencyTable.measure(backend="torch", input_size=size[name], **common)
-            one_off.append(f"mbv3 block table (90 MBConv entries + stem + head): {time.perf_counter() - t0:.1f} s")
-        meas = [measure(name, a, "torch") for a in archs]
+            one_off.append(
+                f"mbv3 block table (90 MBConv entries + stem + head, 3 rounds): {time.perf_counter() - t0:.1f} s"
+            )
+        # two rounds over all networks: the model is fitted on round 1 (one measurement each, as a search has);
+        # the held-out networks are scored against round 1 and against the faster of both rounds
+        meas = [[measure(name, a, "torch") for a in archs] for _ in range(2)]
         print(f"  (b) {name} measured, {time.perf_counter() - t_start:.0f} s", flush=True)
         for stat in ("median_ms", "min_ms"):
-            y = np.array([getattr(m, stat) for m in meas])
-            y_train, y_test = y[: args.n_train], y[args.n_train :]
-            k0 = f"{spearmanr(model.raw_sum(test), y_test)[0]:.3f}" if name == "mbv3" else "n/a (needs k ≥ 2)"
+            y2 = np.array([[getattr(m, stat) for m in r] for r in meas])
+            y, y_best = y2[0], y2.min(0)
+            y_train, y_test, best_test = y[: args.n_train], y[args.n_train :], y_best[args.n_train :]
             model.fit({space.format(a): v for a, v in zip(train, y_train, strict=True)})
             pred = model.predict(test)
-            rho = spearmanr(pred, y_test)[0]
+            k0 = f"{spearmanr(model.raw_sum(test), y_test)[0]:.3f}" if name == "mbv3" else "n/a (needs k ≥ 2)"
             mape = np.median(np.abs(pred - y_test) / y_test) * 100
             rows.append(
-                f"| {name} | {stat.split('_')[0]} | {args.n_train} | {len(test)} | {k0} | **{rho:.3f}** | "
-                f"{mape:.1f} % | {y_test.min():.2f} – {y_test.max():.2f} |"
+                f"| {name} | {stat.split('_')[0]} | {args.n_train} | {len(test)} | {k0} | "
+                f"**{spearmanr(pred, y_test)[0]:.3f}** | {spearmanr(pred, best_test)[0]:.3f} | "
+                f"{spearmanr(y2[0, args.n_train :], y2[1, args.n_train :])[0]:.3f} | {mape:.1f} % | "
+                f"{y_test.min():.2f} – {y_test.max():.2f} |"
             )
-    print(f"\n### (b) Local latency model: Spearman with measured latency, {args.n_train} measured -> held-out\n")
     print(
-        "| space | statistic | fitted on | held out | ρ, k=0 (table alone) | ρ after fit | median abs. % error | "
-        "measured range (ms) |"
+        f"\n### (b) Local latency model: Spearman with measured latency, {args.n_train} measured -> held-out\n"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| space | statistic | fitted on | held out | ρ table alone (k=0) | ρ vs one measurement | "
+        "ρ vs faster of two | ρ measurement vs its repeat | median abs. % error | measured range (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows), flush=True)
 
     # (c) cost
