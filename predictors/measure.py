@@ -13,7 +13,9 @@ the calling thread. On an idle core that equals the wall time; on a shared machi
 OS gives the core to other processes, which otherwise double a wall-clock latency at random (observed on a 2-core
 machine shared with other jobs: wall medians of one network 13 -> 27 ms, its CPU-time medians 13 -> 14 ms). With
 more threads the work runs on other threads too, so the wall clock is used. The wall-clock median is kept either
-way (``wall_median_ms``).
+way (``wall_median_ms``). What no clock removes: busy neighbours also slow the core itself while we hold it
+(shared caches, a hyper-threaded host core): on that machine one network's passes ran at 5.6 ms for stretches of a
+second and at 10 ms for others, in CPU time as in wall time. Measure on a quiet machine for absolute figures.
 
 `LatencyCache` keeps measurements per (space, architecture text, backend, threads, input size, classes, network
 options, machine, library versions) in memory and, given a path, in a JSON file written atomically, so a search
