@@ -1,0 +1,579 @@
+"""Latency measured on this machine: a network of a search space run at batch 1, timed, cached per architecture.
+
+`measure_latency` builds ``space.to_module(arch)`` (NB201, NB101, MobileNetV3), puts it in eval mode and times
+single-image forward passes after a warm-up, with the thread count pinned (``torch.set_num_threads``, restored
+afterwards; ONNX Runtime's ``intra_op_num_threads``). The reported value is the median of the repeats, with the
+inter-quartile range as its spread: the median is insensitive to the occasional slow call a shared machine causes
+(another process taking the core), while a mean is not. The ``onnxruntime`` backend exports the network with
+``torch.onnx.export`` to a temporary file and runs it in an ``InferenceSession``.
+
+Clock: with one thread (the default) each pass is timed by the CPU time of the measuring thread
+(``time.thread_time_ns``), because with one intra-op thread torch and ONNX Runtime run the whole forward pass on
+the calling thread. On an idle core that equals the wall time; on a shared machine it leaves out the periods the
+OS gives the core to other processes, which otherwise double a wall-clock latency at random (observed on a 2-core
+machine shared with other jobs: wall medians of one network 13 -> 27 ms, its CPU-time medians 13 -> 14 ms). With
+more threads the work runs on other threads too, so the wall clock is used. The wall-clock median is kept either
+way (``wall_median_ms``). What no clock removes: busy neighbours also slow the core itself while we hold it
+(shared caches, a hyper-threaded host core): on that machine one network's passes ran at 5.6 ms for stretches of a
+second and at 10 ms for others, in CPU time as in wall time. Measure on a quiet machine for absolute figures.
+
+`LatencyCache` keeps measurements per (space, architecture text, backend, threads, input size, classes, network
+options, machine, library versions) in memory and, given a path, in a JSON file written atomically, so a search
+never measures an architecture twice, even across restarts. This is the measurement protocol of latency-aware NAS
+on real devices (e.g. nn-Meter, Zhang et al., MobiSys 2021; HW-NAS-Bench, Li et al., ICLR 2021): batch 1, warm-up,
+many repeats, a robust statistic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from nag.errors import InvalidChoiceError, NagInputError, NagRuntimeError
+from nag.io import atomic_write_text
+from nag.spaces import ModuleSpace, SearchSpace, get_space
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "CLOCKS",
+    "Clock",
+    "LatencyMeasurement",
+    "LatencyCache",
+    "measure_latency",
+    "measure_module",
+    "onnxruntime_session",
+    "machine_fingerprint",
+    "module_spaces",
+    "pinned_threads",
+    "resolve_clock",
+]
+
+Backend = Literal["torch", "onnxruntime"]
+#: Accepted values of ``backend``.
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+Clock = Literal["auto", "cpu", "wall"]
+#: Accepted values of ``clock``: ``auto`` = ``cpu`` with one thread, else ``wall``.
+CLOCKS: tuple[str, ...] = ("auto", "cpu", "wall")
+
+_CACHE_FORMAT = "nag-latency-cache"
+_CACHE_VERSION = 1
+
+
+# ---------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """One latency measurement at batch 1.
+
+    Attributes:
+        median_ms: median of the timed forward passes (ms, by ``clock``); the value to use.
+        iqr_ms: inter-quartile range of the timed passes (ms), the spread.
+        min_ms: fastest timed pass (ms).
+        wall_median_ms: median wall-clock time of the passes (ms; equals ``median_ms`` for ``clock="wall"``).
+        clock: ``"cpu"`` (CPU time of the measuring thread) or ``"wall"``.
+        repeats: timed passes.
+        warmup: untimed passes before them.
+        backend: ``"torch"`` or ``"onnxruntime"``.
+        threads: intra-op threads the run was pinned to.
+        input_size: ``(C, H, W)`` of the single input image.
+        wall_s: wall seconds of the whole measurement (building the network, export, warm-up and repeats): what
+            a search is charged for it.
+        torch_version: ``torch.__version__`` of the run.
+        onnxruntime_version: ``onnxruntime.__version__`` for that backend, else ``None``.
+    """
+
+    median_ms: float
+    iqr_ms: float
+    min_ms: float
+    wall_median_ms: float
+    clock: str
+    repeats: int
+    warmup: int
+    backend: str
+    threads: int
+    input_size: tuple[int, ...]
+    wall_s: float
+    torch_version: str = field(default_factory=lambda: torch.__version__)
+    onnxruntime_version: str | None = None
+
+    @property
+    def relative_spread(self) -> float:
+        """``iqr_ms / median_ms``."""
+        return self.iqr_ms / self.median_ms if self.median_ms > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LatencyMeasurement:
+        """Inverse of `to_dict`."""
+        return cls(**{**d, "input_size": tuple(int(v) for v in d["input_size"])})
+
+
+# ---------------------------------------------------------------------- checks
+def module_spaces() -> list[str]:
+    """Registered spaces whose architectures build a real network (`ModuleSpace`: nb201, nb101, mbv3)."""
+    from nag.spaces import REGISTRY, space_names
+
+    return [n for n in space_names() if issubclass(REGISTRY.load(n), ModuleSpace)]
+
+
+def _resolve_space(space: SearchSpace | str) -> ModuleSpace:
+    sp = get_space(space) if isinstance(space, str) else space
+    if not isinstance(sp, ModuleSpace):
+        name = getattr(sp, "name", type(sp).__name__)
+        raise NagInputError(
+            f"space: {name!r} builds no network (no to_module), so its latency cannot be measured; "
+            f"accepted: {', '.join(module_spaces())}"
+        )
+    return sp
+
+
+def _resolve_arch(space: ModuleSpace, arch: Any) -> Any:
+    a = space.parse(arch) if isinstance(arch, str) else arch
+    reasons = space.validate(a)
+    if reasons:
+        from nag.errors import InvalidArchitectureError
+
+        raise InvalidArchitectureError("arch", space.format(a), "; ".join(reasons))
+    return a
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise NagInputError(f"{name}: invalid value {value!r}; accepted: an integer >= {low}")
+    return int(value)
+
+
+def _check_settings(
+    backend: str, threads: int, warmup: int, repeats: int, input_size: Sequence[int], clock: str = "auto"
+) -> tuple[int, ...]:
+    if backend not in BACKENDS:
+        raise InvalidChoiceError("backend", backend, BACKENDS)
+    if clock not in CLOCKS:
+        raise InvalidChoiceError("clock", clock, CLOCKS)
+    _check_int("threads", threads, 1)
+    _check_int("warmup", warmup, 0)
+    _check_int("repeats", repeats, 1)
+    size = tuple(input_size)
+    if len(size) != 3 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size
+    ):
+        raise NagInputError(
+            f"input_size: invalid value {input_size!r}; accepted: (C, H, W), positive integers"
+        )
+    return tuple(int(v) for v in size)
+
+
+def _check_module_kwargs(module_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    kw = dict(module_kwargs or {})
+    if "num_classes" in kw:
+        raise NagInputError(
+            "module_kwargs: 'num_classes' is its own argument; accepted: other to_module options"
+        )
+    return kw
+
+
+# ---------------------------------------------------------------------- timing
+@contextlib.contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)``; the previous count is restored afterwards."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def resolve_clock(clock: str, threads: int) -> str:
+    """``"cpu"`` or ``"wall"``: ``auto`` is ``cpu`` with one thread (see the module docstring), else ``wall``."""
+    if clock not in CLOCKS:
+        raise InvalidChoiceError("clock", clock, CLOCKS)
+    return ("cpu" if threads == 1 else "wall") if clock == "auto" else clock
+
+
+def _time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """``repeats`` wall times and thread CPU times (ms) of ``fn()``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = np.empty(repeats), np.empty(repeats)
+    wall_ns, cpu_ns = time.perf_counter_ns, time.thread_time_ns
+    for i in range(repeats):
+        t0, c0 = wall_ns(), cpu_ns()
+        fn()
+        c1, t1 = cpu_ns(), wall_ns()
+        wall[i], cpu[i] = (t1 - t0) / 1e6, (c1 - c0) / 1e6
+    return wall, cpu
+
+
+@cache
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise NagInputError(
+            "backend: 'onnxruntime' needs the onnxruntime and onnx packages (pip install 'nag[onnx]'); "
+            "accepted without them: torch"
+        ) from None
+    return onnxruntime
+
+
+def _export_onnx(module: nn.Module, x: torch.Tensor, path: str) -> None:
+    """``torch.onnx.export`` of an eval-mode module, input ``x`` (``1 x C x H x W``) named ``input``."""
+    kwargs = dict(input_names=["input"], output_names=["output"], opset_version=17)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            # the TorchScript exporter: ~10x faster than the dynamo one on these networks (0.3-2 s vs 4-10 s)
+            torch.onnx.export(module, (x,), path, dynamo=False, **kwargs)
+        except Exception:  # noqa: BLE001 - a torch without it, or an op it lacks: the dynamo exporter
+            torch.onnx.export(module, (x,), path, dynamo=True, verbose=False, **kwargs)
+
+
+def onnxruntime_session(module: nn.Module, input_size: Sequence[int], threads: int = 1):
+    """Export ``module`` to ONNX (temporary file) and open it in ONNX Runtime on the CPU.
+
+    Args:
+        module: the network (put in eval mode here).
+        input_size: ``(C, H, W)``; the graph is exported for batch 1.
+        threads: ``intra_op_num_threads`` (one inter-op thread, sequential execution).
+
+    Returns:
+        An ``onnxruntime.InferenceSession`` with input ``"input"`` (``1 x C x H x W`` float32) and output
+        ``"output"``.
+    """
+    ort = _ort()
+    module.eval()
+    x = torch.zeros(1, *input_size)
+    with tempfile.TemporaryDirectory(prefix="nag-onnx-") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        _export_onnx(module, x, path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def measure_module(
+    module: nn.Module,
+    input_size: Sequence[int],
+    *,
+    backend: Backend | str = "torch",
+    threads: int = 1,
+    warmup: int = 10,
+    repeats: int = 30,
+    clock: Clock | str = "auto",
+    seed: int = 0,
+) -> LatencyMeasurement:
+    """Time ``module`` on one ``1 x C x H x W`` input (any module: a whole network or one block).
+
+    Args:
+        module: the module; set to eval mode.
+        input_size: ``(C, H, W)``.
+        backend: ``"torch"`` (``torch.inference_mode``) or ``"onnxruntime"``.
+        threads: intra-op threads, pinned for the measurement (torch's count is restored afterwards).
+        warmup: untimed passes first (allocator, caches, lazy initialisation).
+        repeats: timed passes; median and IQR are taken over them.
+        clock: ``"cpu"`` (thread CPU time), ``"wall"``, or ``"auto"`` (cpu with one thread; module docstring).
+        seed: seed of the random input.
+
+    Returns:
+        A `LatencyMeasurement`; ``wall_s`` covers the export (onnxruntime) and all passes.
+
+    Raises:
+        InvalidChoiceError: unknown ``backend`` or ``clock``.
+        NagInputError: ``threads < 1``, ``warmup < 0``, ``repeats < 1`` or a malformed ``input_size``.
+    """
+    size = _check_settings(backend, threads, warmup, repeats, input_size, clock)
+    clk = resolve_clock(clock, threads)
+    t_start = time.perf_counter()
+    module.eval()
+    x = torch.randn(1, *size, generator=torch.Generator().manual_seed(seed))
+    ort_version = None
+    with pinned_threads(threads):
+        if backend == "torch":
+            with torch.inference_mode():
+                wall, cpu = _time_calls(lambda: module(x), warmup, repeats)
+        else:
+            session = onnxruntime_session(module, size, threads)
+            feed = {"input": x.numpy()}
+            wall, cpu = _time_calls(lambda: session.run(None, feed), warmup, repeats)
+            ort_version = _ort().__version__
+    times = cpu if clk == "cpu" else wall
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    return LatencyMeasurement(
+        median_ms=float(med),
+        iqr_ms=float(q3 - q1),
+        min_ms=float(times.min()),
+        wall_median_ms=float(np.median(wall)),
+        clock=clk,
+        repeats=repeats,
+        warmup=warmup,
+        backend=backend,
+        threads=threads,
+        input_size=size,
+        wall_s=time.perf_counter() - t_start,
+        onnxruntime_version=ort_version,
+    )
+
+
+def measure_latency(
+    space: SearchSpace | str,
+    arch: Any,
+    *,
+    backend: Backend | str = "torch",
+    input_size: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+    threads: int = 1,
+    warmup: int = 10,
+    repeats: int = 30,
+    clock: Clock | str = "auto",
+    module_kwargs: Mapping[str, Any] | None = None,
+) -> LatencyMeasurement:
+    """Latency of ``arch``'s untrained network on this machine, batch 1, eval mode (median of ``repeats`` passes).
+
+    Args:
+        space: a space that builds networks (`module_spaces`: nb201, nb101, mbv3), or its name.
+        arch: the space's architecture, or its text form.
+        backend: ``"torch"`` or ``"onnxruntime"`` (exported with ``torch.onnx.export``).
+        input_size: ``(C, H, W)`` of the single input image (NB201: ``(3, 32, 32)``; MobileNetV3 accepts small
+            inputs, e.g. ``(3, 64, 64)``).
+        num_classes: classifier outputs.
+        threads: intra-op threads, pinned and restored afterwards.
+        warmup: untimed passes first.
+        repeats: timed passes.
+        clock: ``"auto"`` (thread CPU time with one thread, else wall), ``"cpu"`` or ``"wall"``.
+        module_kwargs: further ``to_module`` options (NB201 ``C``/``N``, MobileNetV3 ``width_mult``, ...).
+
+    Returns:
+        A `LatencyMeasurement`; ``wall_s`` includes building the network.
+
+    Raises:
+        NagInputError: the space builds no network; ``threads < 1``; bad counts or ``input_size``;
+            ``num_classes`` inside ``module_kwargs``.
+        InvalidChoiceError: unknown ``backend`` or ``clock``.
+        InvalidArchitectureError: ``arch`` is not a valid member of the space.
+    """
+    sp = _resolve_space(space)
+    size = _check_settings(backend, threads, warmup, repeats, input_size, clock)
+    _check_int("num_classes", num_classes, 1)
+    kw = _check_module_kwargs(module_kwargs)
+    a = _resolve_arch(sp, arch)
+    t0 = time.perf_counter()
+    with pinned_threads(threads):  # building (initialisation) runs pinned too
+        module = sp.to_module(a, num_classes=num_classes, **kw)
+    build_s = time.perf_counter() - t0
+    m = measure_module(
+        module, size, backend=backend, threads=threads, warmup=warmup, repeats=repeats, clock=clock
+    )
+    return LatencyMeasurement(**{**m.to_dict(), "input_size": size, "wall_s": m.wall_s + build_s})
+
+
+# ---------------------------------------------------------------------- cache
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+@cache
+def machine_fingerprint() -> str:
+    """What a latency depends on beside the network: CPU model, architecture, logical CPUs, torch and ONNX
+    Runtime versions (e.g. ``Intel Xeon ... | x86_64 | 2 cpus | torch 2.13.0 | ort 1.32.0``)."""
+    try:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    except ImportError:
+        ort = "none"
+    return f"{_cpu_model()} | {platform.machine()} | {os.cpu_count()} cpus | torch {torch.__version__} | ort {ort}"
+
+
+class LatencyCache:
+    """Measurements per architecture and setting, in memory and (with ``path``) in a JSON file.
+
+    The key is (space, ``space.format(arch)``, backend, threads, clock, input size, classes, ``module_kwargs``,
+    `machine_fingerprint`); the warm-up and repeat counts are not part of it (the same quantity, measured with
+    more or less precision). Every new measurement is written at once with `nag.io.atomic_write_text`, merged
+    with entries another process may have added to the file meanwhile.
+
+    Attributes:
+        path: the JSON file, or ``None`` for memory only.
+        hits: lookups answered from the cache.
+        misses: lookups that measured.
+
+    Args:
+        path: JSON file; read when it exists.
+
+    Raises:
+        NagRuntimeError: the file exists but is not a latency cache (damaged JSON or another format).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self.hits = 0
+        self.misses = 0
+        self._entries: dict[str, dict[str, Any]] = self._read() if self.path is not None else {}
+
+    # ------------------------------------------------------------------ keys
+    @staticmethod
+    def key(
+        space: SearchSpace | str,
+        arch: Any,
+        *,
+        backend: str = "torch",
+        input_size: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        threads: int = 1,
+        clock: Clock | str = "auto",
+        module_kwargs: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The cache key of a network measurement (a JSON string; see the class docstring)."""
+        sp = _resolve_space(space)
+        a = _resolve_arch(sp, arch)
+        return LatencyCache.make_key(
+            {
+                "space": sp.name,
+                "arch": sp.format(a),
+                "backend": backend,
+                "threads": int(threads),
+                "clock": resolve_clock(clock, threads),
+                "input_size": [int(v) for v in input_size],
+                "num_classes": int(num_classes),
+                "module_kwargs": _check_module_kwargs(module_kwargs),
+            }
+        )
+
+    @staticmethod
+    def make_key(fields: Mapping[str, Any]) -> str:
+        """A key from free fields (e.g. one block of a latency table) plus `machine_fingerprint`."""
+        return json.dumps({**fields, "machine": machine_fingerprint()}, sort_keys=True, default=str)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def get(self, key: str) -> LatencyMeasurement | None:
+        """The stored measurement of ``key``, or ``None``."""
+        d = self._entries.get(key)
+        return None if d is None else LatencyMeasurement.from_dict(d)
+
+    def put(self, key: str, measurement: LatencyMeasurement) -> None:
+        """Store ``measurement`` under ``key`` (and write the file)."""
+        self.put_many({key: measurement})
+
+    def put_many(self, items: Mapping[str, LatencyMeasurement]) -> None:
+        """Store several measurements and write the file once."""
+        for key, m in items.items():
+            self._entries[key] = m.to_dict()
+        self.save()
+
+    def lookup(self, key: str, measure: Callable[[], LatencyMeasurement]) -> LatencyMeasurement:
+        """The stored measurement of ``key``; ``measure()`` only when there is none (then stored)."""
+        got = self.get(key)
+        if got is not None:
+            self.hits += 1
+            return got
+        self.misses += 1
+        m = measure()
+        self.put(key, m)
+        return m
+
+    def measure(
+        self,
+        space: SearchSpace | str,
+        arch: Any,
+        *,
+        backend: Backend | str = "torch",
+        input_size: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        threads: int = 1,
+        warmup: int = 10,
+        repeats: int = 30,
+        clock: Clock | str = "auto",
+        module_kwargs: Mapping[str, Any] | None = None,
+    ) -> LatencyMeasurement:
+        """`measure_latency` through the cache: an architecture is measured once per setting and machine."""
+        _check_settings(backend, threads, warmup, repeats, input_size, clock)
+        settings = dict(
+            backend=backend,
+            input_size=input_size,
+            num_classes=num_classes,
+            threads=threads,
+            clock=clock,
+            module_kwargs=module_kwargs,
+        )
+        return self.lookup(
+            self.key(space, arch, **settings),
+            lambda: measure_latency(space, arch, warmup=warmup, repeats=repeats, **settings),
+        )
+
+    # ------------------------------------------------------------------ file
+    def _read(self) -> dict[str, dict[str, Any]]:
+        assert self.path is not None
+        if not self.path.exists():
+            return {}
+        try:
+            obj = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise NagRuntimeError(
+                f"latency cache {self.path}: unreadable ({err}); remove it to start anew"
+            ) from None
+        if (
+            not isinstance(obj, dict)
+            or obj.get("format") != _CACHE_FORMAT
+            or not isinstance(obj.get("entries"), dict)
+        ):
+            raise NagRuntimeError(
+                f"latency cache {self.path}: not a {_CACHE_FORMAT} file; remove it or choose another path"
+            )
+        if obj.get("version") != _CACHE_VERSION:
+            raise NagRuntimeError(
+                f"latency cache {self.path}: version {obj.get('version')!r}; accepted: {_CACHE_VERSION}"
+            )
+        return dict(obj["entries"])
+
+    def save(self) -> None:
+        """Write the file atomically (no-op without ``path``), keeping entries other writers added."""
+        if self.path is None:
+            return
+        on_disk = self._read()
+        self._entries = {**on_disk, **self._entries}
+        text = json.dumps(
+            {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "entries": self._entries},
+            indent=1,
+            sort_keys=True,
+        )
+        atomic_write_text(self.path, text + "\n")
+
+    def __repr__(self) -> str:
+        return f"LatencyCache(path={str(self.path) if self.path else None!r}, entries={len(self)}, hits={self.hits}, misses={self.misses})"
