@@ -955,7 +955,7 @@ def _method_options(items: list[str] | None) -> dict:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
-            value = raw
+            value = None if raw.strip().lower() == "none" else raw
         if isinstance(value, float) and not math.isfinite(value):
             raise NagInputError(f"option: {key}={raw} is not a finite number; accepted: finite numbers >= 0")
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
@@ -1000,16 +1000,24 @@ def _check_method_options(method: str, opts: dict) -> None:
     defaults = {
         k: p.default for k, p in params.items() if k not in _NOT_OPTIONS and p.kind is not p.VAR_POSITIONAL
     }
+    optional = set()  # options that may be None (a typed configuration's ``X | None`` fields)
+    if config_type is not None:
+        import dataclasses
+
+        optional = {f.name for f in dataclasses.fields(config_type) if "None" in str(f.type)}
     for key, value in opts.items():
         if key not in defaults:
-            raise InvalidChoiceError("option", key, sorted(defaults))
+            raise InvalidChoiceError("option", key, sorted(defaults) or [f"(none: {method} takes no options)"])
+        if value is None and key in optional:
+            continue
         d = defaults[key]
         kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(d))
         if kinds is not None and (
             not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
         ):
-            raise NagInputError(f"option: {key}={value!r} has the wrong type; accepted: a {type(d).__name__} "
-                                f"(default {d!r})")  # fmt: skip
+            article = "an" if type(d).__name__[0] in "aeiou" else "a"
+            raise NagInputError(f"option: {key}={value!r} has the wrong type; accepted: {article} "
+                                f"{type(d).__name__}{' or none' if key in optional else ''} (default {d!r})")  # fmt: skip
     if config_type is not None:  # and their values, before any run directory exists
         config_type.from_options(**opts)
 

@@ -456,7 +456,7 @@ def test_method_options_come_from_the_config_dataclass(capsys):
         "error: option: unknown value 'colour'; accepted: acquisition, beta, beta_decay, checkpoint"
     )
     _, _, err = run(["search", "--method", "bananas", "--option", "n_init=2.5"], capsys)
-    assert err.strip() == "error: option: n_init=2.5 has the wrong type; accepted: a int (default 10)"
+    assert err.strip() == "error: option: n_init=2.5 has the wrong type; accepted: an int (default 10)"
 
 
 def test_wrong_field_names_fixed(capsys):
