@@ -11,7 +11,9 @@ their seed form one group. Per group (``shared/PROTOCOL.md``):
   best in space — the best report value over the whole (feasible) space;
 * found max — seeds whose pick reaches the signal's global maximum (ties within `SIGNAL_TIE_TOL` count);
 * query cost — summed oracle cost per run (table training seconds where known), mean; search overhead — the
-  method's own proposal time; one-off costs (training a generator or predictors) on a separate line.
+  method's own proposal time; one-off costs (training a generator or predictors) on a separate line;
+* with constraints: the mean number of infeasible queries (zero for cheap constraints, settled before a query), of
+  cheap-constraint measurements (and of candidates they ruled out) and the measurements' cost.
 
 Plots: ``best_so_far.png`` (the pick's report value against queries, mean with a ±sd band, one panel per
 dataset) and ``cost.png`` (query cost, search overhead and one-off cost per group, log scale).
@@ -116,6 +118,10 @@ class Group:
             "best_in_space": ref.get("best_report", math.nan),
             "feasible_share": ref.get("feasible_share", math.nan),
             "query_cost_mean": _mean(qcost),
+            "measurements_mean": _mean([len(r.state.measured) for r in self.runs]),
+            "measure_cost_mean": _mean([r.state.measure_cost_s for r in self.runs]),
+            "rejected_mean": _mean([len(r.state.rejected_keys) for r in self.runs]),
+            "infeasible_queries_mean": _mean([r.state.infeasible_queries for r in self.runs]),
             "overhead_mean": _mean(over),
             "n_queries_mean": _mean([r.state.n_queries for r in self.runs]),
             "one_off": one_off,
@@ -237,7 +243,8 @@ def markdown(groups: Sequence[Group]) -> str:
         "space",
         "dataset",
         "signal",
-        *(["constraints", "feasible share"] if constrained else []),
+        *(["constraints", "feasible share", "infeasible queries", "measurements (ruled out)", "measurement cost"]
+          if constrained else []),  # fmt: skip
         "budget",
         "q",
         "seeds",
@@ -259,7 +266,13 @@ def markdown(groups: Sequence[Group]) -> str:
         seed_s = seeds_label(seeds)
         row = [method, k["space"], k["dataset"], k["signal"]]
         if constrained:
-            row += [k["constraints"] or "—", _fmt(100 * v["feasible_share"], 1) + " %"]
+            row += [
+                k["constraints"] or "—",
+                _fmt(100 * v["feasible_share"], 1) + " %",
+                _fmt(v["infeasible_queries_mean"], 1),
+                f"{_fmt(v['measurements_mean'], 1)} ({_fmt(v['rejected_mean'], 1)})",
+                _cost(v["measure_cost_mean"]),
+            ]
         row += [
             str(k["budget"]),
             str(k["q"]),

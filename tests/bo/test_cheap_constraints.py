@@ -161,3 +161,18 @@ def test_screen_rules_out_only_cells_clearly_over_the_bound():
         feasible = lat[test] <= bound
         assert out.mean() > 0.02  # it saves measurements
         assert (out & feasible).sum() <= 0.01 * feasible.sum()  # and (almost) never skips a feasible cell
+
+
+def test_report_shows_measurements_and_infeasible_queries(tmp_path):
+    from bo.report import write_report
+
+    o = BenchmarkOracle("nb201", "cifar10", constraints=["latency:edgegpu<=5"])
+    states = [run_search("random", o, 8, seed=s, run_dir=tmp_path / f"s{s}") for s in (0, 1)]
+    md, _ = write_report([tmp_path])
+    head, _, row = md.splitlines()[:3]
+    cols = dict(zip(head.strip("|").split(" | "), row.strip("|").split(" | "), strict=True))
+    assert cols["infeasible queries"].strip() == "0.0"
+    n = np.mean([len(s.measured) for s in states])
+    r = np.mean([len(s.rejected_keys) for s in states])
+    assert cols["measurements (ruled out)"].strip() == f"{n:.1f} ({r:.1f})"
+    assert (tmp_path / "s0" / "measurements.csv").read_text().count("\n") == len(states[0].measured) + 1
