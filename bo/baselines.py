@@ -262,7 +262,9 @@ class RobotMethod:
             screen = ConstraintScreen(oracle.cheap_constraints, sp)
 
             def allowed(i: int) -> bool | None:
-                if screen.rules_out(archs[i]):  # clearly over the bound by the model of the measurements so far
+                if screen.rules_out(
+                    archs[i]
+                ):  # clearly over the bound by the model of the measurements so far
                     return None
                 m = oracle.measure([archs[i]])[0]
                 screen.add(archs[i], m.values)

@@ -562,7 +562,9 @@ class ConstraintScreen:
         f = self.features(arch)
         for c, w, sd in self._fits:
             pred, margin = float(f @ w), self.z * sd
-            if (c.op in ("<=", "<") and pred > c.bound + margin) or (c.op in (">=", ">") and pred < c.bound - margin):
+            if (c.op in ("<=", "<") and pred > c.bound + margin) or (
+                c.op in (">=", ">") and pred < c.bound - margin
+            ):
                 return True
         return False
 

@@ -442,9 +442,15 @@ class BOState:
             except (TypeError, ValueError, AttributeError) as e:
                 raise ValueError(f"'pending.{k}' is not an evaluation ({e})") from None
         kw["measured"] = expect(d, "measured", dict, "an object") if "measured" in d else {}
-        kw["pending_measured"] = expect(d, "pending_measured", dict, "an object") if "pending_measured" in d else {}
+        kw["pending_measured"] = (
+            expect(d, "pending_measured", dict, "an object") if "pending_measured" in d else {}
+        )
         for k, v in [*kw["measured"].items(), *kw["pending_measured"].items()]:
-            if not isinstance(v, dict) or not isinstance(v.get("arch"), str) or not isinstance(v.get("feasible"), bool):
+            if (
+                not isinstance(v, dict)
+                or not isinstance(v.get("arch"), str)
+                or not isinstance(v.get("feasible"), bool)
+            ):
                 raise ValueError(f"'measured.{k}' must be a measurement object with 'arch' and 'feasible'")
             try:
                 Measurement.from_json(v)
@@ -638,7 +644,9 @@ def step(
     first: dict[str, int] = {}  # key -> position of its first proposal in this batch (new architectures only)
     taken = 0
     measured_now = False
-    step_measured = dict(state.pending_measured)  # this step's measurements (from the saved state when resumed)
+    step_measured = dict(
+        state.pending_measured
+    )  # this step's measurements (from the saved state when resumed)
     new.pending_measured = {}
     for j, a in enumerate(archs):
         if a not in domain:
@@ -719,9 +727,13 @@ def step(
     if new.n_queries >= new.config.budget:
         new.done, new.stop_reason = True, "budget spent"
     elif domain.size is not None and new.n_queries + len(new.rejected_keys) >= domain.size:
-        new.done, new.stop_reason = True, (
-            "every architecture of the domain queried or ruled out" if new.measured
-            else "every architecture of the domain queried"
+        new.done, new.stop_reason = (
+            True,
+            (
+                "every architecture of the domain queried or ruled out"
+                if new.measured
+                else "every architecture of the domain queried"
+            ),
         )
     elif new.stall >= new.config.stall_limit:
         new.done, new.stop_reason = True, f"{new.stall} steps in a row brought no new architecture"

@@ -129,7 +129,9 @@ class Measurement:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Measurement:
         """Inverse of `to_json`."""
-        return cls({k: _float(v) for k, v in d.get("values", {}).items()}, d.get("cost_s"), bool(d["feasible"]))
+        return cls(
+            {k: _float(v) for k, v in d.get("values", {}).items()}, d.get("cost_s"), bool(d["feasible"])
+        )
 
 
 def _num(v: float | None) -> float | None:
@@ -345,7 +347,9 @@ class Oracle(ABC):
             NotImplementedError: the oracle has cheap constraints but no way to measure them.
         """
         if self.cheap_constraints:
-            raise NotImplementedError(f"{type(self).__name__} cannot measure {list(map(str, self.cheap_constraints))}")
+            raise NotImplementedError(
+                f"{type(self).__name__} cannot measure {list(map(str, self.cheap_constraints))}"
+            )
         return [Measurement({}, 0.0, True) for _ in archs]
 
     def reference(self) -> dict[str, Any]:

@@ -243,8 +243,17 @@ def markdown(groups: Sequence[Group]) -> str:
         "space",
         "dataset",
         "signal",
-        *(["constraints", "feasible share", "infeasible queries", "measurements (ruled out)", "measurement cost"]
-          if constrained else []),  # fmt: skip
+        *(
+            [
+                "constraints",
+                "feasible share",
+                "infeasible queries",
+                "measurements (ruled out)",
+                "measurement cost",
+            ]
+            if constrained
+            else []
+        ),  # fmt: skip
         "budget",
         "q",
         "seeds",

@@ -166,7 +166,9 @@ def main() -> None:
               f"settings within 0.3: {(g <= 0.3).sum()}/{n}")  # fmt: skip
     if "diffusion-bo" in methods:
         print(f"diffusion-bo strictly above every other method's mean: {wins['diffusion-bo']}/{n}")
-    print(f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), budget {args.budget}, {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), budget {args.budget}, {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -112,7 +112,9 @@ def main() -> None:
                 f"{np.mean([r['zc_cells'] for r in runs]):.0f} | {zc_h:.2f} | {q_h:.2f} | {zc_h / q_h:.2f} |",
                 flush=True,
             )
-    print(f"\nseeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), budget {args.budget}, {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"\nseeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), budget {args.budget}, {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1007,7 +1007,9 @@ def _check_method_options(method: str, opts: dict) -> None:
         optional = {f.name for f in dataclasses.fields(config_type) if "None" in str(f.type)}
     for key, value in opts.items():
         if key not in defaults:
-            raise InvalidChoiceError("option", key, sorted(defaults) or [f"(none: {method} takes no options)"])
+            raise InvalidChoiceError(
+                "option", key, sorted(defaults) or [f"(none: {method} takes no options)"]
+            )
         if value is None and key in optional:
             continue
         d = defaults[key]

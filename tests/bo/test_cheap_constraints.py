@@ -42,7 +42,9 @@ def test_measurement_cost_counts_each_device_once():
     assert measurement_cost_s(["latency_edgegpu", "energy_edgegpu"], lat) == pytest.approx(one)
     both = one + MEASURE_RUNS * 2.0 / 1000
     assert measurement_cost_s(["latency_edgegpu", "energy_fpga", "params_mb"], lat) == pytest.approx(both)
-    assert measurement_cost_s(["latency_x"], lambda d: math.nan) == pytest.approx(BUILD_S + MEASURE_RUNS * 0.01)
+    assert measurement_cost_s(["latency_x"], lambda d: math.nan) == pytest.approx(
+        BUILD_S + MEASURE_RUNS * 0.01
+    )
 
 
 def test_table_measurement_is_the_table_value():
@@ -62,7 +64,9 @@ def test_model_source_is_free_and_verified_by_the_queries():
     """`constraint_source="model"`: the device model settles the bound for free (no measurement cost), and its
     mistakes near the bound show as infeasible queries that are never picked."""
     bound = float(np.median(get_space_column("latency_raspi4")))
-    o = BenchmarkOracle("nb201", "cifar10", constraints=[f"latency:raspi4<={bound}"], constraint_source="model")
+    o = BenchmarkOracle(
+        "nb201", "cifar10", constraints=[f"latency:raspi4<={bound}"], constraint_source="model"
+    )
     st = run_search("random", o, 40, seed=2)
     s = st.summary()
     assert s["measure_cost_s"] == 0 and s["rejected"] > 0

@@ -128,7 +128,9 @@ class SearchMethodContract:
             assert a in domain and sp.is_valid(a) and domain.key(a) == key
 
     def test_kill_and_resume_loses_and_repeats_nothing(self, tmp_path, full):
-        failing = CountingOracle("nb201", "cifar100", fail_after=self.kill_after, constraints=self.constraints)
+        failing = CountingOracle(
+            "nb201", "cifar100", fail_after=self.kill_after, constraints=self.constraints
+        )
         with pytest.raises(Interrupted):
             self._run(failing, run_dir=tmp_path)
         saved = load_state(tmp_path)
@@ -142,7 +144,6 @@ class SearchMethodContract:
         assert failing.calls + counting.calls == self.budget  # nothing evaluated twice
         assert st.method_state == full.method_state and st.rng_state == full.rng_state
         assert load_state(tmp_path).pending == {}
-
 
     def test_cheap_constraints_cost_no_query(self, full):
         """With a cheap constraint no query breaks it, and what a measurement ruled out was never queried."""
