@@ -1214,6 +1214,8 @@ def _check_network(
 ) -> None:
     """Build a sampled architecture's network with these options and run it on two ``shape`` images, so that options
     no network accepts (``C=0``, an input too small for its strides) fail before anything is written."""
+    import warnings
+
     import numpy as np
     import torch
 
@@ -1222,8 +1224,9 @@ def _check_network(
     sp = get_space(space_name)
     arch = sp.sample(1, np.random.default_rng(0))[0]
     try:
-        net = sp.to_module(arch, num_classes=num_classes, **module_kwargs).eval()
-        with torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch's notes on empty layers: the failure below says it
+            net = sp.to_module(arch, num_classes=num_classes, **module_kwargs).eval()
             out = net(torch.zeros(2, *shape))
         out = out[1] if isinstance(out, tuple) else out
         if tuple(out.shape) != (2, num_classes):
@@ -1378,48 +1381,43 @@ def search_cmd(
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON at the end instead of lines.")] = False,
-    data: Annotated[str, typer.Option("--data", help=_DATA_HELP, rich_help_panel="Real training")] = "",
+    data: Annotated[str, typer.Option("--data", help=_DATA_HELP)] = "",
     epochs: Annotated[
         int,
-        typer.Option("--epochs", help="--data: training epochs per query.", rich_help_panel="Real training"),
+        typer.Option("--epochs", help="--data: training epochs per query."),
     ] = 3,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", help="--data: minibatch size, >= 2.", rich_help_panel="Real training"),
+        typer.Option("--batch-size", help="--data: minibatch size, >= 2."),
     ] = 128,
     lr: Annotated[
         float,
         typer.Option(
             "--lr",
             help="--data: SGD learning rate (Nesterov momentum 0.9, weight decay 5e-4, cosine-annealed to 0).",
-            rich_help_panel="Real training",
         ),
     ] = 0.1,
     n_train: Annotated[
         str | None,
         typer.Option(
             "--n-train",
-            help="--data: training images, a count or a fraction in (0, 1) (default 50%%; validation and test 25%% "
+            help="--data: training images, a count or a fraction in (0, 1) (default 50%; validation and test 25% "
             "each). The split is drawn by --seed.",
-            rich_help_panel="Real training",
         ),
     ] = None,
     n_val: Annotated[
         str | None,
-        typer.Option(
-            "--n-val", help="--data: validation images (the signal).", rich_help_panel="Real training"
-        ),
+        typer.Option("--n-val", help="--data: validation images (the signal)."),
     ] = None,
     n_test: Annotated[
         str | None,
-        typer.Option("--n-test", help="--data: test images (the report).", rich_help_panel="Real training"),
+        typer.Option("--n-test", help="--data: test images (the report)."),
     ] = None,
     input_size: Annotated[
         int | None,
         typer.Option(
             "--input-size",
             help="--data: resize images to SIZE x SIZE (default: their own size).",
-            rich_help_panel="Real training",
         ),
     ] = None,
     augment: Annotated[
@@ -1427,7 +1425,6 @@ def search_cmd(
         typer.Option(
             "--augment/--no-augment",
             help="--data: random crop (padding SIZE/8) and horizontal flip of the training images, seeded.",
-            rich_help_panel="Real training",
         ),
     ] = False,
     accelerator: Annotated[
@@ -1435,7 +1432,6 @@ def search_cmd(
         typer.Option(
             "--accelerator",
             help="--data: auto (a GPU where torch sees one, else the CPU), cpu or gpu.",
-            rich_help_panel="Real training",
         ),
     ] = "auto",
     threads: Annotated[
@@ -1443,7 +1439,6 @@ def search_cmd(
         typer.Option(
             "--threads",
             help="--data: torch CPU threads while training (1 keeps CPU runs bit-for-bit reproducible).",
-            rich_help_panel="Real training",
         ),
     ] = 1,
     module_option: Annotated[
@@ -1452,7 +1447,6 @@ def search_cmd(
             "--module-option",
             help="--data: network option KEY=VALUE of the space's builder (repeatable), e.g. C=8 N=1 (nb201), "
             "stem_channels=32 (nb101), width_mult=0.5 (mbv3).",
-            rich_help_panel="Real training",
         ),
     ] = None,
 ) -> None:
