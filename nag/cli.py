@@ -1270,7 +1270,8 @@ def _training_oracle_args(ctx: typer.Context, space: str, data: str, constraints
                                 "instead; accepted: one of --data and --" + name)  # fmt: skip
     sp_name = canonical_space_name(space)
     if sp_name not in _TRAINING_SPACES:
-        raise InvalidChoiceError("--space", space, _TRAINING_SPACES)
+        raise NagInputError(f"--space: {space!r} builds no image classifier for --data to train; accepted with "
+                            f"--data: {', '.join(_TRAINING_SPACES)}")  # fmt: skip
     _check_int("--epochs", epochs, 1, 10_000)
     _check_int("--batch-size", batch_size, 2, 65_536, " (BatchNorm needs 2 images per batch)")
     _check_float("--lr", lr, 0.0, 10.0, lo_open=True)
