@@ -21,19 +21,12 @@ import pytest
 import torch
 
 from nag.cli import main
+from tests.test_cli import run
 
 torch.set_num_threads(1)
 
 N, K, H = 300, 3, 16
 NET = ["--module-option", "C=8", "--module-option", "N=1"]
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 def _images(n: int = N, k: int = K, h: int = H, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
