@@ -599,7 +599,8 @@ class DiffusionBO:
         self.space = domain.space
         zc, checkpoint = config.zc, config.checkpoint
         if zc is None:
-            zc = config.surrogate == "gp" and _zc_kernel(self.space.name)
+            # a benchmark's metric table describes the benchmark's task, not the images a training oracle learns
+            zc = config.surrogate == "gp" and _zc_kernel(self.space.name) and hasattr(oracle, "benchmark")
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
         self.zc = self._zc_matrix(oracle) if zc else None
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)

@@ -3,7 +3,9 @@
 `train_classifier` builds the network, trains it with SGD (Nesterov momentum, cosine learning rate, as the
 NAS-Bench-201 training recipe) for a few epochs on a seeded split of the task's data (`TaskDataModule` over
 `bo.task_data`: the 10,000 shipped Fashion-MNIST images by default, or ``imagefolder:DIR``, ``npz:FILE``,
-``torchvision:NAME:ROOT``), and returns validation and test accuracy. Lightning's banners, summaries, loggers and
+``torchvision:NAME:ROOT``), optionally with the recipe's augmentation of the training images (`Augment`: random crop
+with padding and horizontal flip), and returns validation and test accuracy; `fit_classifier` also returns the
+trained network (what ``nag export`` writes). Lightning's banners, summaries, loggers and
 checkpoints are off: one call is one oracle query.
 """
 
@@ -22,7 +24,15 @@ from bo.task_data import DEFAULT_DATA, TaskSplit, make_split
 from nag.config import Config
 from nag.logs import quiet_lightning, quiet_trainer
 
-__all__ = ["TrainSettings", "LitClassifier", "TaskDataModule", "fashion_mnist_split", "train_classifier"]
+__all__ = [
+    "TrainSettings",
+    "LitClassifier",
+    "Augment",
+    "TaskDataModule",
+    "fashion_mnist_split",
+    "fit_classifier",
+    "train_classifier",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class TrainSettings(Config):
     accelerator: str = "cpu"
     threads: int = 1
     data: str = DEFAULT_DATA
+    augment: bool = False
 
 
 class LitClassifier(L.LightningModule):
@@ -69,11 +80,46 @@ class LitClassifier(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": sched}
 
 
+class Augment:
+    """Collate training images with the CIFAR recipe's augmentation, drawn from a seeded generator.
+
+    Each ``C x S x S`` image is zero-padded by ``pad`` pixels per side (zero is the channel mean after
+    normalisation), cropped back to ``S x S`` at a uniformly random offset, and flipped left-right with probability
+    1/2 (NAS-Bench-201's training: pad 4 on 32 x 32 images; ``pad`` defaults to ``max(1, round(S / 8))``). The
+    draws come only from ``generator``, so the same seed gives the same augmented batches.
+
+    Args:
+        seed: seeds the generator (one per training run).
+        pad: padding in pixels, or None for ``max(1, round(S / 8))``.
+    """
+
+    def __init__(self, seed: int, pad: int | None = None) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.pad = pad
+
+    def __call__(self, batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.stack([b[0] for b in batch])
+        y = torch.stack([b[1] for b in batch])
+        n, _, h, w = x.shape
+        pad = self.pad if self.pad is not None else max(1, round(min(h, w) / 8))
+        padded = F.pad(x, (pad, pad, pad, pad))
+        offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=self.generator)
+        flips = torch.rand(n, generator=self.generator) < 0.5
+        out = torch.empty_like(x)
+        for i in range(n):
+            dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
+            crop = padded[i, :, dy : dy + h, dx : dx + w]
+            out[i] = crop.flip(-1) if flips[i] else crop
+        return out, y
+
+
 class TaskDataModule(L.LightningDataModule):
     """The task's seeded train / validation / test split (`bo.task_data.make_split`) as a Lightning DataModule.
 
     Batches are ``B x 3 x size x size`` float32 normalised images and ``B`` int64 labels; the training loader
-    shuffles with a generator seeded by ``seed`` and drops a last batch of one image (BatchNorm cannot train on it).
+    shuffles with a generator seeded by ``seed``, augments with `Augment` (seeded by ``seed + 1``) where ``augment``
+    is on, and drops a last batch of one image (BatchNorm cannot train on it). Validation and test images are never
+    augmented.
 
     Args:
         data: a data spec (`bo.task_data.parse_data_spec`).
@@ -81,6 +127,7 @@ class TaskDataModule(L.LightningDataModule):
         seed: seeds the split and the batch order.
         size: input height and width (None keeps the images' own).
         batch_size: training minibatch size (evaluation uses at least 256).
+        augment: random crop with padding and horizontal flip of the training images (`Augment`).
     """
 
     def __init__(
@@ -92,15 +139,19 @@ class TaskDataModule(L.LightningDataModule):
         seed: int = 0,
         size: int | None = None,
         batch_size: int = 128,
+        augment: bool = False,
     ) -> None:
         super().__init__()
         self.data, self.seed, self.size, self.batch_size = data, seed, size, batch_size
+        self.augment = augment
         self.sizes = (n_train, n_val, n_test)
         self.split: TaskSplit | None = None
 
     @classmethod
     def from_settings(cls, cfg: TrainSettings) -> TaskDataModule:
-        return cls(cfg.data, cfg.n_train, cfg.n_val, cfg.n_test, cfg.seed, cfg.size, cfg.batch_size)
+        return cls(
+            cfg.data, cfg.n_train, cfg.n_val, cfg.n_test, cfg.seed, cfg.size, cfg.batch_size, cfg.augment
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:  # the split is drawn once; Lightning calls setup per stage
@@ -123,6 +174,7 @@ class TaskDataModule(L.LightningDataModule):
             shuffle=True,
             generator=torch.Generator().manual_seed(self.seed),
             drop_last=len(train) % self.batch_size == 1,
+            collate_fn=Augment(self.seed + 1) if self.augment else None,
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -181,17 +233,18 @@ def _quiet() -> None:
     quiet_lightning()
 
 
-def train_classifier(
+def fit_classifier(
     build: Callable[[], nn.Module], cfg: TrainSettings, data: TaskDataModule | None = None
-) -> dict[str, float]:
-    """Train the network ``build()`` returns; ``{"val_acc", "test_acc", "train_loss"}`` (accuracies in %).
+) -> tuple[nn.Module, dict[str, float]]:
+    """Train the network ``build()`` returns; the trained network (on the CPU, in eval mode, BatchNorm statistics
+    recomputed) and ``{"val_acc", "test_acc", "train_loss"}`` (accuracies in %).
 
     ``torch.manual_seed(cfg.seed)`` precedes building the network and the data order, so a call is reproducible.
     The network must map ``B x 3 x size x size`` images to ``B x K`` logits, ``K`` the data's class count.
 
     Args:
         build: builds the untrained network.
-        cfg: the recipe and the data (``cfg.data``, split sizes, ``cfg.size``).
+        cfg: the recipe and the data (``cfg.data``, split sizes, ``cfg.size``, ``cfg.augment``).
         data: the split already drawn for ``cfg`` (e.g. `TaskDataModule.from_settings` kept across calls), or None
             to draw it.
     """
@@ -209,10 +262,17 @@ def train_classifier(
         trainer.fit(model, train_dataloaders=dm.train_dataloader())
         model = model.cpu()
         recalibrate_batchnorm(model, split.train, cfg.batch_size)
-        return {
+        return model.net.eval(), {
             "val_acc": _accuracy(model, split.val, cfg.batch_size),
             "test_acc": _accuracy(model, split.test, cfg.batch_size),
             "train_loss": model.last_loss,
         }
     finally:
         torch.set_num_threads(threads)
+
+
+def train_classifier(
+    build: Callable[[], nn.Module], cfg: TrainSettings, data: TaskDataModule | None = None
+) -> dict[str, float]:
+    """`fit_classifier` without the network: ``{"val_acc", "test_acc", "train_loss"}`` (accuracies in %)."""
+    return fit_classifier(build, cfg, data)[1]

@@ -823,6 +823,7 @@ class TrainingOracle(Oracle):
         threads: torch CPU threads while training.
         data: a data spec (`bo.task_data.parse_data_spec`): ``fashion-mnist``, ``imagefolder:DIR``, ``npz:FILE`` or
             ``torchvision:NAME:ROOT``.
+        augment: random crop with padding and horizontal flip of the training images, seeded (`bo.lit.Augment`).
     """
 
     def __init__(
@@ -840,6 +841,7 @@ class TrainingOracle(Oracle):
         accelerator: str = "cpu",
         threads: int = 1,
         data: str = "fashion-mnist",
+        augment: bool = False,
     ) -> None:
         from bo.task_data import check_data
 
@@ -863,12 +865,14 @@ class TrainingOracle(Oracle):
         self.module_kwargs = dict(module_kwargs or {})
         self.accelerator = accelerator
         self.threads = threads
+        self.augment = bool(augment)
 
-    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
-        from bo.lit import TrainSettings, train_classifier
+    def settings(self, epochs: int | None = None):
+        """The `bo.lit.TrainSettings` of one query (``epochs`` overrides the recipe's, e.g. to retrain a pick)."""
+        from bo.lit import TrainSettings
 
-        cfg = TrainSettings(
-            epochs=self.epochs,
+        return TrainSettings(
+            epochs=self.epochs if epochs is None else epochs,
             n_train=self.n_train,
             n_val=self.n_val,
             n_test=self.n_test,
@@ -879,13 +883,21 @@ class TrainingOracle(Oracle):
             accelerator=self.accelerator,
             threads=self.threads,
             data=self.data,
+            augment=self.augment,
         )
+
+    def build_module(self, arch: Arch):
+        """The untrained network of ``arch`` this oracle trains (``B x 3 x size x size -> B x num_classes``)."""
+        return self.space.to_module(arch, num_classes=self.num_classes, **self.module_kwargs)
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        from bo.lit import train_classifier
+
+        cfg = self.settings()
         out = []
         for a in archs:
             t0 = time.perf_counter()
-            res = train_classifier(
-                lambda a=a: self.space.to_module(a, num_classes=self.num_classes, **self.module_kwargs), cfg
-            )
+            res = train_classifier(lambda a=a: self.build_module(a), cfg)
             out.append(
                 Evaluation(
                     signal=res["val_acc"],
@@ -911,6 +923,7 @@ class TrainingOracle(Oracle):
             "accelerator": self.accelerator,
             "threads": self.threads,
             "data": self.data,
+            "augment": self.augment,
         }
 
 

@@ -45,6 +45,11 @@ SPECS: dict[str, tuple[str, dict, str]] = {
         {"train_fraction": 1.0},
         "all 4,096 TransNAS-Bench-101 micro cells",
     ),
+    "mbv3": (
+        "mbv3",
+        {"max_train_archs": 20_000},
+        "20,000 distinct seeded uniform samples of the OFA MobileNetV3 space (2.2e19 networks: nothing enumerates it)",
+    ),
     "transnas101_macro": (
         "transnas101_macro",
         {"train_fraction": 1.0},

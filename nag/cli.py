@@ -1098,7 +1098,8 @@ def _json_safe(obj):
 #: `search` options that define a run; with ``--resume`` the run's saved values are used, so giving one is refused.
 _RUN_DEFINING = (
     "method", "space", "dataset", "budget", "seed", "signal", "constraint", "constraint_source", "q", "out", "option",
-    "normalisation",
+    "normalisation", "data", "epochs", "batch_size", "lr", "n_train", "n_val", "n_test", "input_size", "augment",
+    "accelerator", "threads", "module_option",
 )  # fmt: skip
 
 
@@ -1117,6 +1118,208 @@ def _given_with_resume(ctx: typer.Context) -> list[str]:
 #: help stays free of heavy imports).
 _SEARCH_METHODS = ("robot", "diffusion-bo", "bananas", "random", "evolution", "local")
 
+# ----------------------------------------------------------------------------------------- search on a real task
+#: Spaces whose architectures build networks: what ``--data`` trains.
+_TRAINING_SPACES = ("nb201", "nb101", "mbv3")
+#: `search` options of real training (Python names): given without ``--data`` they are refused.
+_TRAINING_OPTIONS = (
+    "epochs", "batch_size", "lr", "n_train", "n_val", "n_test", "input_size", "augment", "accelerator", "threads",
+    "module_option",
+)  # fmt: skip
+#: ``--accelerator`` of real training (auto: a GPU where torch sees one, else the CPU).
+_TRAIN_ACCELERATORS = ("auto", "cpu", "gpu")
+_DATA_HELP = (
+    "Train every queried network on this data instead of reading a benchmark table: fashion-mnist (the 10,000 "
+    "shipped images), imagefolder:DIR (one sub-folder per class), npz:FILE (arrays x: N x H x W[x C] or N x C x H x "
+    "W, y: labels 0..K-1) or torchvision:NAME:ROOT (a dataset already on disk). Signal = validation accuracy, report "
+    "= test accuracy, cost = measured wall seconds. Spaces: " + ", ".join(_TRAINING_SPACES) + "."
+)
+
+
+def _option_given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` (Python name) came from the command line or the environment, not its default."""
+    return getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _split_size(field: str, text: str | None) -> int | float | None:
+    """``--n-train`` / ``--n-val`` / ``--n-test``: a count >= 1 or a fraction in (0, 1); None: the default share."""
+    if text is None:
+        return None
+    value: int | float | None
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if (
+        value is None
+        or (isinstance(value, int) and value < 1)
+        or (isinstance(value, float) and not 0 < value < 1)
+    ):
+        raise NagInputError(
+            f"{field}: {text!r} is out of range; accepted: a count >= 1 or a fraction in (0, 1)"
+        )
+    return value
+
+
+def _train_accelerator(accelerator: str) -> str:
+    """``auto`` -> ``gpu`` where torch sees a CUDA device, else ``cpu``; ``gpu`` without one is refused."""
+    _check_choice("--accelerator", accelerator, _TRAIN_ACCELERATORS)
+    import torch
+
+    has_gpu = torch.cuda.is_available()
+    if accelerator == "gpu" and not has_gpu:
+        raise NagInputError("--accelerator: 'gpu' but torch sees no GPU on this machine; accepted: auto, cpu")
+    return ("gpu" if has_gpu else "cpu") if accelerator == "auto" else accelerator
+
+
+def _module_options(space_name: str, items: list[str] | None) -> dict:
+    """``--module-option KEY=VALUE`` pairs: keyword options of the space's ``to_module`` (values read as JSON where
+    they parse), of the type of each option's default."""
+    import inspect
+
+    from nag.spaces import get_space
+
+    params = {
+        k: p.default
+        for k, p in inspect.signature(get_space(space_name).to_module).parameters.items()
+        if k not in ("arch", "num_classes") and p.default is not inspect.Parameter.empty
+    }
+    accepted = ", ".join(f"{k} (default {d!r})" for k, d in params.items())
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise NagInputError(
+                f"--module-option: {item!r} is not KEY=VALUE; accepted for {space_name}: {accepted}"
+            )
+        if key not in params:
+            raise InvalidChoiceError("--module-option", key, list(params))
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        d = params[key]
+        kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(d), (object,))
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and isinstance(value, int | float) and not isinstance(value, bool):
+            ok = math.isfinite(value) and value >= 0
+        if not ok:
+            raise NagInputError(
+                f"--module-option: {key}={raw} is not a {type(d).__name__} >= 0; accepted for {space_name}: {accepted}"
+            )
+        out[key] = value
+    return out
+
+
+def _check_network(
+    space_name: str, module_kwargs: dict, num_classes: int, shape: tuple[int, int, int]
+) -> None:
+    """Build a sampled architecture's network with these options and run it on two ``shape`` images, so that options
+    no network accepts (``C=0``, an input too small for its strides) fail before anything is written."""
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from nag.spaces import get_space
+
+    sp = get_space(space_name)
+    arch = sp.sample(1, np.random.default_rng(0))[0]
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch's notes on empty layers: the failure below says it
+            net = sp.to_module(arch, num_classes=num_classes, **module_kwargs).eval()
+            out = net(torch.zeros(2, *shape))
+        out = out[1] if isinstance(out, tuple) else out
+        if tuple(out.shape) != (2, num_classes):
+            raise ValueError(f"output shape {tuple(out.shape)}, expected (2, {num_classes})")
+    except Exception as e:  # noqa: BLE001 - any failure here is the options' fault: say which
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        opts = " ".join(f"{k}={v}" for k, v in module_kwargs.items()) or "default options"
+        field = "--module-option" if module_kwargs else "--input-size"
+        raise NagInputError(
+            f"{field}: a {space_name} network ({opts}) does not run on {shape[1]} x {shape[2]} inputs ({why}); "
+            "accepted: options and an --input-size its layers take"
+        ) from None
+
+
+def _data_tag(data: str) -> str:
+    """A short name of a data spec for run directory names (``npz:/x/pets.npz`` -> ``npz-pets``)."""
+    import re
+
+    from bo.task_data import parse_data_spec
+
+    spec = parse_data_spec(data)
+    name = spec.name or (Path(spec.path).stem if spec.path else "")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.scheme}-{name}" if name else spec.scheme)
+
+
+def _training_oracle_args(ctx: typer.Context, space: str, data: str, constraints: list[str], epochs: int,
+                          batch_size: int, lr: float, n_train: str | None, n_val: str | None, n_test: str | None,
+                          input_size: int | None, augment: bool, accelerator: str, threads: int,
+                          module_option: list[str] | None, seed: int) -> tuple[dict, object]:  # fmt: skip
+    """Every argument of a ``--data`` search checked, with the data read and checked (`bo.task_data.check_data`):
+    the `bo.oracles.TrainingOracle` keyword arguments and the data's `bo.task_data.DataInfo`."""
+    import inspect
+
+    from bo.oracles import TrainingOracle, parse_constraint
+    from bo.task_data import DataSpec, check_data, parse_data_spec
+    from nag.spaces import canonical_space_name
+
+    for name in ("dataset", "signal", "normalisation"):
+        if _option_given(ctx, name):
+            raise NagInputError(f"{_flag(name)}: belongs to a benchmark table, and --data trains on the given data "
+                                "instead; accepted: one of --data and --" + name)  # fmt: skip
+    sp_name = canonical_space_name(space)
+    if sp_name not in _TRAINING_SPACES:
+        raise NagInputError(f"--space: {space!r} builds no image classifier for --data to train; accepted with "
+                            f"--data: {', '.join(_TRAINING_SPACES)}")  # fmt: skip
+    _check_int("--epochs", epochs, 1, 10_000)
+    _check_int("--batch-size", batch_size, 2, 65_536, " (BatchNorm needs 2 images per batch)")
+    _check_float("--lr", lr, 0.0, 10.0, lo_open=True)
+    sizes = [
+        _split_size(_flag(f), v) for f, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test))
+    ]
+    if input_size is not None:
+        _check_int("--input-size", input_size, 1, 1024)
+    _check_int("--threads", threads, 1, 1024)
+    resolved = _train_accelerator(accelerator)
+    module_kwargs = _module_options(sp_name, module_option)
+    kwargs: dict = {}
+    if constraints:
+        if "constraints" not in inspect.signature(TrainingOracle).parameters:
+            raise NagInputError("--constraint: the training oracle (--data) measures no constraint yet; accepted: "
+                                "no --constraint with --data")  # fmt: skip
+        kwargs["constraints"] = [parse_constraint(c) for c in constraints]
+    spec = parse_data_spec(data)
+    if spec.path:  # absolute, so that `--resume` and `nag export` find the data from any folder
+        spec = DataSpec(spec.scheme, str(Path(spec.path).expanduser().absolute()), spec.name)
+    try:
+        info = check_data(spec, *sizes, size=input_size)
+    except NagInputError as e:  # name the command's options, not the library's fields
+        msg = str(e)
+        for field, flag in (("n_train + n_val + n_test", "--n-train + --n-val + --n-test"), ("n_train", "--n-train"),
+                            ("n_val", "--n-val"), ("n_test", "--n-test"), ("size", "--input-size")):  # fmt: skip
+            if msg.startswith(field + ":"):
+                raise NagInputError(flag + msg[len(field) :]) from None
+        raise
+    shape = (3, input_size, input_size) if input_size is not None else (3, *info.image_shape[1:])
+    _check_network(sp_name, module_kwargs, info.num_classes, shape)
+    kwargs.update(
+        space=sp_name, data=info.spec, epochs=epochs, n_train=info.n_train, n_val=info.n_val, n_test=info.n_test,
+        batch_size=batch_size, lr=lr, seed=seed, size=input_size, module_kwargs=module_kwargs,
+        accelerator=resolved, threads=threads, augment=augment,
+    )  # fmt: skip
+    return kwargs, info
+
 
 @app.command("search")
 def search_cmd(
@@ -1126,12 +1329,17 @@ def search_cmd(
         typer.Option(
             "--method",
             help="Search method: auto (robot where the space's benchmark has a training-free metric table, "
-            "else diffusion-bo), " + ", ".join(_SEARCH_METHODS) + " (and methods registered with "
-            "bo.loop.register_method).",
+            "else diffusion-bo; with --data: diffusion-bo where the space has a shipped generator, else evolution), "
+            + ", ".join(_SEARCH_METHODS)
+            + " (and methods registered with bo.loop.register_method).",
         ),
     ] = "auto",
     space: Annotated[
-        str, typer.Option("--space", help="Search space with a benchmark: nb201, nb101, nasbench_graph.")
+        str,
+        typer.Option(
+            "--space",
+            help="Search space with a benchmark: nb201, nb101, nasbench_graph; with --data: nb201, nb101, mbv3.",
+        ),
     ] = "nb201",
     dataset: Annotated[str, typer.Option("--dataset", help=_DATASET_HELP)] = "cifar10",
     budget: Annotated[
@@ -1193,13 +1401,83 @@ def search_cmd(
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON at the end instead of lines.")] = False,
+    data: Annotated[str, typer.Option("--data", help=_DATA_HELP)] = "",
+    epochs: Annotated[
+        int,
+        typer.Option("--epochs", help="--data: training epochs per query."),
+    ] = 3,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", help="--data: minibatch size, >= 2."),
+    ] = 128,
+    lr: Annotated[
+        float,
+        typer.Option(
+            "--lr",
+            help="--data: SGD learning rate (Nesterov momentum 0.9, weight decay 5e-4, cosine-annealed to 0).",
+        ),
+    ] = 0.1,
+    n_train: Annotated[
+        str | None,
+        typer.Option(
+            "--n-train",
+            help="--data: training images, a count or a fraction in (0, 1) (default 50%; validation and test 25% "
+            "each). The split is drawn by --seed.",
+        ),
+    ] = None,
+    n_val: Annotated[
+        str | None,
+        typer.Option("--n-val", help="--data: validation images (the signal)."),
+    ] = None,
+    n_test: Annotated[
+        str | None,
+        typer.Option("--n-test", help="--data: test images (the report)."),
+    ] = None,
+    input_size: Annotated[
+        int | None,
+        typer.Option(
+            "--input-size",
+            help="--data: resize images to SIZE x SIZE (default: their own size).",
+        ),
+    ] = None,
+    augment: Annotated[
+        bool,
+        typer.Option(
+            "--augment/--no-augment",
+            help="--data: random crop (padding SIZE/8) and horizontal flip of the training images, seeded.",
+        ),
+    ] = False,
+    accelerator: Annotated[
+        str,
+        typer.Option(
+            "--accelerator",
+            help="--data: auto (a GPU where torch sees one, else the CPU), cpu or gpu.",
+        ),
+    ] = "auto",
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            help="--data: torch CPU threads while training (1 keeps CPU runs bit-for-bit reproducible).",
+        ),
+    ] = 1,
+    module_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--module-option",
+            help="--data: network option KEY=VALUE of the space's builder (repeatable), e.g. C=8 N=1 (nb201), "
+            "stem_channels=32 (nb101), width_mult=0.5 (mbv3).",
+        ),
+    ] = None,
 ) -> None:
-    """Search a space with the benchmark oracle; prints every query, then the final pick with its values.
+    """Search a space with the benchmark oracle, or by training each queried network on your data (--data); prints
+    every query, then the final pick with its values.
 
     The run directory holds config.json, state.json (resumable), queries.csv/jsonl and best_so_far.csv. One process
     at a time writes a run: a second search or resume of a run in progress is refused (exit 1, naming the PID
     holding it). --resume continues with the run's saved settings; options that define a run (--method, --budget,
     --seed, ...) given with it are refused (exit 2). Ctrl-C / SIGTERM save the run and print how to resume it.
+    With --data, `nag export RUN_DIR --out pick.onnx` trains the pick again and writes it.
     """
     import os
     import time
@@ -1217,6 +1495,20 @@ def search_cmd(
         sp_name = canonical_space_name(space)
         spec = find_spec(sp_name)
         has_metrics = spec is not None and bool(spec.training_free)
+        if not data:
+            for name in _TRAINING_OPTIONS:
+                if _option_given(ctx, name):
+                    raise NagInputError(f"{_flag(name)}: trains networks, which needs --data SPEC; accepted without "
+                                        "--data: none (the benchmark oracle reads its table)")  # fmt: skip
+        # no benchmark table describes the user's task: the space's generator, or evolution where it has none
+        if data and method == "auto":
+            from nag.checkpoint import default_checkpoint
+
+            method = "diffusion-bo" if default_checkpoint(sp_name).is_file() else "evolution"
+        if data and method == "robot":  # its metric table is the benchmark's task, not the user's
+            raise NagInputError("--method: robot reads a benchmark's training-free metric table, which does not "
+                                "describe --data; accepted with --data: "
+                                + ", ".join(m for m in method_names() if m != "robot"))  # fmt: skip
         if method == "auto":  # RoBoT where it can run (it measured best there), the generator's BO elsewhere
             method = "robot" if has_metrics else "diffusion-bo"
         if method not in method_names():
@@ -1227,11 +1519,18 @@ def search_cmd(
                                 f"method ({', '.join(m for m in method_names() if m != 'robot')})")  # fmt: skip
         if normalisation not in ("minmax", "log", "rank"):
             raise InvalidChoiceError("normalisation", normalisation, ["minmax", "log", "rank"])
-        _check_search_args(method, space, budget, q, seed, constraint or [], dataset, option, out)
         from bo.oracles import CONSTRAINT_SOURCES
 
         if constraint_source not in CONSTRAINT_SOURCES:
             raise InvalidChoiceError("constraint-source", constraint_source, CONSTRAINT_SOURCES)
+        if data:
+            train_kwargs, data_info = _training_oracle_args(
+                ctx, space, data, constraint or [], epochs, batch_size, lr, n_train, n_val, n_test, input_size,
+                augment, accelerator, threads, module_option, seed,
+            )  # fmt: skip
+        _check_search_args(
+            method, space, budget, q, seed, [] if data else constraint or [], dataset, option, out
+        )
     else:
         conflicting = _given_with_resume(ctx)
         if conflicting:
@@ -1258,9 +1557,28 @@ def search_cmd(
                 _print_query(_query_row(state, i))
         printed = state.n_queries
 
-    show_bar = progress if progress is not None else (sys.stderr.isatty() and as_json)
+    show_bar = progress if progress is not None else (sys.stderr.isatty() and (as_json or bool(data)))
     if resume:
         run_dir = Path(resume)
+    elif data:
+        from bo.oracles import TrainingOracle
+
+        oracle = TrainingOracle(**train_kwargs)
+        opts = _method_options(option)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        tag = _data_tag(oracle.data)
+        run_dir = Path(out or f"runs/search/{method}-{sp_name}-{tag}-b{budget}-s{seed}-{stamp}-{os.getpid()}")
+        if not quiet:
+            d = data_info
+            print(
+                f"data: {d.spec}: {d.num_images} images, {d.num_classes} classes, {d.image_shape[0]} x "
+                f"{d.image_shape[1]} x {d.image_shape[2]}; split {d.n_train} train / {d.n_val} val / {d.n_test} test "
+                f"(seed {seed}); input {input_size or 'native size'}; {epochs} epoch(s), batch {batch_size}, lr {lr:g}, "
+                f"{'augmented' if augment else 'no augmentation'}; {oracle.accelerator}, {threads} thread(s); "
+                f"method {method}",
+                file=sys.stderr,
+                flush=True,
+            )
     else:
         constraints = [parse_constraint(c) for c in constraint or []]
         oracle = BenchmarkOracle(sp_name, dataset, signal=signal, constraints=constraints,
@@ -1384,6 +1702,71 @@ def report_cmd(
     print(text, end="")
     for f in files:
         print(f"wrote {f}", file=sys.stderr)
+
+
+@app.command("export")
+def export_cmd(
+    run_dir: Annotated[str, typer.Argument(help="Run directory of `nag search --data SPEC`.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="FILE.onnx (ONNX, opset 17, dynamic batch axis; needs the onnx package: pip install 'nag[export]') "
+            "or FILE.pt (TorchScript, torch.jit.load). A FILE.json beside it records classes, input layout and "
+            "accuracies.",
+        ),
+    ],
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs", help="Training epochs (default: the run's recipe; more trains the pick longer)."
+        ),
+    ] = None,
+    accelerator: Annotated[
+        str | None,
+        typer.Option("--accelerator", help="auto, cpu or gpu (default: the run's)."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="torch CPU threads while training (default: the run's).")
+    ] = None,
+) -> None:
+    """Train the pick of a --data search run and write it as ONNX or TorchScript; prints its test accuracy.
+
+    A search keeps no weights, so export always trains: the pick's network is rebuilt and trained on the run's data
+    with the run's recipe and seed (the same weights the query had, on the CPU), or for --epochs. The file takes
+    B x 3 x S x S float32 pixels (uint8 images / 255, grey replicated to 3 channels) and returns B x K logits: the
+    training split's normalisation is inside it. A benchmark run trained no network and is refused (exit 2).
+    """
+    from bo.export import EXPORT_FORMATS, export_pick, load_training_oracle, require_onnx, train_pick
+
+    path = _check_out_file("--out", out, tuple(EXPORT_FORMATS))
+    if epochs is not None:
+        _check_int("--epochs", epochs, 1, 10_000)
+    if threads is not None:
+        _check_int("--threads", threads, 1, 1024)
+    resolved = _train_accelerator(accelerator) if accelerator is not None else None
+    run = Path(run_dir)
+    if not run.is_dir() or not (run / "config.json").is_file():
+        raise NagInputError(f"RUN_DIR: {run_dir!r} holds no run (no config.json); accepted: a run directory of "
+                            "`nag search --data SPEC`")  # fmt: skip
+    load_training_oracle(run)  # a benchmark run, or data gone since: refused before training
+    if EXPORT_FORMATS[path.suffix] == "onnx":
+        require_onnx()
+    import torch
+
+    torch.set_num_threads(1)
+    trained = train_pick(run, epochs=epochs, accelerator=resolved, threads=threads)
+    info = export_pick(trained, path)
+    i = trained.info
+    shape = " x ".join(map(str, i["input_shape"]))
+    print(f"wrote {path} ({info['format']}; input B x {shape} pixels, output B x {i['num_classes']} logits) "
+          f"and {path.name}.json", file=sys.stderr)  # fmt: skip
+    if info.get("format") == "onnx":
+        diff = info.get("onnxruntime_max_abs_diff")
+        print("onnxruntime not installed: the file was not run" if diff is None
+              else f"onnxruntime: max |logit difference| to PyTorch {diff:.2e}", file=sys.stderr)  # fmt: skip
+    print(f"export: {i['arch']}  {i['recipe']['epochs']} epoch(s) in {i['train_s']:.0f} s  val_acc {i['val_acc']:.2f}  "
+          f"test_acc {i['test_acc']:.2f}")  # fmt: skip
 
 
 def _write_archs(path: Path, lines: list[str]) -> None:
