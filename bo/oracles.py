@@ -185,6 +185,9 @@ MEASURE_RUNS = 40
 BUILD_S = 0.05
 
 
+#: Metrics a `TrainingOracle` measures on this machine for cheap constraints: latency (ms, batch 1), parameters
+#: (millions) and FLOPs (millions, one image).
+LOCAL_METRICS: tuple[str, ...] = ("latency_local", "params_mb", "flops")
 #: How cheap constraints are settled before a query (`BenchmarkOracle`'s ``constraint_source``).
 CONSTRAINT_SOURCES: tuple[str, ...] = ("table", "model")
 
@@ -824,6 +827,14 @@ class TrainingOracle(Oracle):
         data: a data spec (`bo.task_data.parse_data_spec`): ``fashion-mnist``, ``imagefolder:DIR``, ``npz:FILE`` or
             ``torchvision:NAME:ROOT``.
         augment: random crop with padding and horizontal flip of the training images, seeded (`bo.lit.Augment`).
+        constraints: cheap constraints measured on this machine before a query (`LOCAL_METRICS`):
+            ``latency:local<=4`` (ms, `predictors.measure.measure_latency` at batch 1 after warm-up, median of
+            repeats, ``latency_threads`` threads), ``params<=0.5`` (millions, counted) and ``flops<=100``
+            (MFLOPs of one image, ``torch.utils.flop_counter``); each charged the seconds it took.
+        latency_backend: ``"torch"`` or ``"onnxruntime"`` for ``latency:local``.
+        latency_threads: threads the latency is measured with (stated in the run).
+        latency_cache: JSON file caching latency measurements per architecture and setting (default
+            ``~/.cache/nag/latency_local.json``; ``""``: in memory only).
     """
 
     def __init__(
@@ -842,6 +853,10 @@ class TrainingOracle(Oracle):
         threads: int = 1,
         data: str = "fashion-mnist",
         augment: bool = False,
+        constraints: Sequence[Constraint | str] = (),
+        latency_backend: str = "torch",
+        latency_threads: int = 1,
+        latency_cache: str | None = None,
     ) -> None:
         from bo.task_data import check_data
 
@@ -866,6 +881,21 @@ class TrainingOracle(Oracle):
         self.accelerator = accelerator
         self.threads = threads
         self.augment = bool(augment)
+        #: input height and width of the networks (the data's own where ``size`` is None)
+        self.input_hw = (size, size) if size is not None else tuple(info.image_shape[1:])
+        self.constraints = tuple(c if isinstance(c, Constraint) else parse_constraint(c) for c in constraints)
+        for c in self.constraints:
+            if c.metric not in LOCAL_METRICS:
+                raise InvalidChoiceError(
+                    "constraint", str(c), ["latency:local<=MS", "params<=M", "flops<=MFLOPS"]
+                )
+        if latency_backend not in ("torch", "onnxruntime"):
+            raise InvalidChoiceError("latency-backend", latency_backend, ["torch", "onnxruntime"])
+        if latency_threads < 1:
+            raise InvalidChoiceError("latency-threads", latency_threads, ["an integer >= 1"])
+        self.latency_backend = latency_backend
+        self.latency_threads = latency_threads
+        self.latency_cache = latency_cache
 
     def settings(self, epochs: int | None = None):
         """The `bo.lit.TrainSettings` of one query (``epochs`` overrides the recipe's, e.g. to retrain a pick)."""
@@ -890,19 +920,75 @@ class TrainingOracle(Oracle):
         """The untrained network of ``arch`` this oracle trains (``B x 3 x size x size -> B x num_classes``)."""
         return self.space.to_module(arch, num_classes=self.num_classes, **self.module_kwargs)
 
+    def _cache(self):
+        from pathlib import Path
+
+        from predictors.measure import LatencyCache
+
+        if "_c_cache" not in self.__dict__:
+            path = self.latency_cache
+            if path is None:
+                path = str(Path.home() / ".cache" / "nag" / "latency_local.json")
+            self.__dict__["_c_cache"] = LatencyCache(path or None)
+        return self.__dict__["_c_cache"]
+
+    def measure(self, archs: Sequence[Arch]) -> list[Measurement]:
+        """The cheap constraints measured on this machine (no training): latency of the untrained network at batch
+        1 (cached per architecture and setting, so never measured twice), parameters and FLOPs counted; charged
+        the wall seconds they took (a cached latency: the seconds of its original measurement)."""
+        from predictors.measure import measure_latency
+
+        out = []
+        metrics = {c.metric for c in self.constraints}
+        for a in archs:
+            vals: dict[str, float] = {}
+            spent = 0.0
+            if "latency_local" in metrics:
+                shape = (3, *self.input_hw)
+                cache = self._cache()
+                key = cache.key(self.space, a, backend=self.latency_backend, threads=self.latency_threads,
+                                input_size=shape, num_classes=self.num_classes,
+                                module_kwargs=self.module_kwargs)  # fmt: skip
+                m = cache.lookup(key, lambda a=a, shape=shape: measure_latency(
+                    self.space, a, backend=self.latency_backend, input_size=shape, num_classes=self.num_classes,
+                    threads=self.latency_threads, module_kwargs=self.module_kwargs))  # fmt: skip
+                vals["latency_local"] = float(m.median_ms)
+                spent += float(m.wall_s)
+            if metrics & {"params_mb", "flops"}:
+                t1 = time.perf_counter()
+                net = self.build_module(a).eval()
+                if "params_mb" in metrics:
+                    vals["params_mb"] = sum(p.numel() for p in net.parameters()) / 1e6
+                if "flops" in metrics:
+                    import torch
+                    from torch.utils.flop_counter import FlopCounterMode
+
+                    with FlopCounterMode(display=False) as fc, torch.no_grad():
+                        net(torch.zeros(1, 3, *self.input_hw))
+                    vals["flops"] = fc.get_total_flops() / 1e6
+                spent += time.perf_counter() - t1
+            ok = all(c.holds(vals[c.metric]) for c in self.constraints)
+            out.append(Measurement(vals, spent, ok))
+        return out
+
     def evaluate(self, archs: Sequence[Arch]) -> list[Evaluation]:
         from bo.lit import train_classifier
 
         cfg = self.settings()
         out = []
         for a in archs:
+            rep, ok = {}, True
+            if self.constraints:  # the same values the harness settled before the query (cached latency)
+                m = self.measure([a])[0]
+                rep, ok = dict(m.values), m.feasible
             t0 = time.perf_counter()
             res = train_classifier(lambda a=a: self.build_module(a), cfg)
             out.append(
                 Evaluation(
                     signal=res["val_acc"],
-                    report={"test_acc": res["test_acc"], "train_loss": res["train_loss"]},
+                    report={"test_acc": res["test_acc"], "train_loss": res["train_loss"], **rep},
                     cost_s=time.perf_counter() - t0,
+                    feasible=ok,
                 )
             )
         return out
@@ -924,6 +1010,16 @@ class TrainingOracle(Oracle):
             "threads": self.threads,
             "data": self.data,
             "augment": self.augment,
+            **(
+                {
+                    "constraints": [str(c) for c in self.constraints],
+                    "latency_backend": self.latency_backend,
+                    "latency_threads": self.latency_threads,
+                    "latency_cache": self.latency_cache,
+                }
+                if self.constraints
+                else {}
+            ),  # fmt: skip
         }
 
 

@@ -1099,7 +1099,7 @@ def _json_safe(obj):
 _RUN_DEFINING = (
     "method", "space", "dataset", "budget", "seed", "signal", "constraint", "constraint_source", "q", "out", "option",
     "normalisation", "data", "epochs", "batch_size", "lr", "n_train", "n_val", "n_test", "input_size", "augment",
-    "accelerator", "threads", "module_option",
+    "accelerator", "threads", "module_option", "latency_backend",
 )  # fmt: skip
 
 
@@ -1124,7 +1124,7 @@ _TRAINING_SPACES = ("nb201", "nb101", "mbv3")
 #: `search` options of real training (Python names): given without ``--data`` they are refused.
 _TRAINING_OPTIONS = (
     "epochs", "batch_size", "lr", "n_train", "n_val", "n_test", "input_size", "augment", "accelerator", "threads",
-    "module_option",
+    "module_option", "latency_backend",
 )  # fmt: skip
 #: ``--accelerator`` of real training (auto: a GPU where torch sees one, else the CPU).
 _TRAIN_ACCELERATORS = ("auto", "cpu", "gpu")
@@ -1469,6 +1469,14 @@ def search_cmd(
             "stem_channels=32 (nb101), width_mult=0.5 (mbv3).",
         ),
     ] = None,
+    latency_backend: Annotated[
+        str,
+        typer.Option(
+            "--latency-backend",
+            help="--data with --constraint latency:local<=MS: run each untrained network with torch or onnxruntime "
+            "(batch 1, warm-up, median of 30 passes, 1 thread; cached per architecture in ~/.cache/nag).",
+        ),
+    ] = "torch",
 ) -> None:
     """Search a space with the benchmark oracle, or by training each queried network on your data (--data); prints
     every query, then the final pick with its values.
@@ -1528,6 +1536,10 @@ def search_cmd(
                 ctx, space, data, constraint or [], epochs, batch_size, lr, n_train, n_val, n_test, input_size,
                 augment, accelerator, threads, module_option, seed,
             )  # fmt: skip
+            if latency_backend not in ("torch", "onnxruntime"):
+                raise InvalidChoiceError("latency-backend", latency_backend, ["torch", "onnxruntime"])
+            if constraint:
+                train_kwargs["latency_backend"] = latency_backend
         _check_search_args(
             method, space, budget, q, seed, [] if data else constraint or [], dataset, option, out
         )

@@ -180,3 +180,35 @@ def test_report_shows_measurements_and_infeasible_queries(tmp_path):
     r = np.mean([len(s.rejected_keys) for s in states])
     assert cols["measurements (ruled out)"].strip() == f"{n:.1f} ({r:.1f})"
     assert (tmp_path / "s0" / "measurements.csv").read_text().count("\n") == len(states[0].measured) + 1
+
+
+def test_local_latency_is_measured_once_before_training(tmp_path):
+    """On the user's data (`TrainingOracle`), ``latency:local`` is measured on this machine before any training:
+    no trained network breaks the bound, a rejected one is never trained, each latency is measured once (cached
+    per architecture), and the queries report the very values that were settled."""
+    from bo.oracles import TrainingOracle
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((240, 12, 12)) * 255).astype(np.uint8)
+    y = rng.integers(0, 3, 240)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    archs = get_space("nb201").sample(12, seed=3)
+    probe = TrainingOracle("nb201", data=f"npz:{tmp_path / 'd.npz'}", epochs=1, size=12,
+                           module_kwargs={"C": 4, "N": 1}, constraints=["latency:local<=1000"],
+                           latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    lat = sorted(m.values["latency_local"] for m in probe.measure(archs))
+    bound = lat[len(lat) // 2]
+    o = TrainingOracle("nb201", data=f"npz:{tmp_path / 'd.npz'}", epochs=1, size=12, module_kwargs={"C": 4, "N": 1},
+                       constraints=[f"latency:local<={bound}", "params<=1", "flops<=50"],
+                       latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    st = run_search("random", o, 4, seed=1)
+    assert all(st.feasible) and st.n_queries == 4
+    for k, rep in zip(st.keys, st.reports, strict=True):
+        assert rep["latency_local"] == st.measured[k]["values"]["latency_local"] <= bound
+        assert 0 < rep["params_mb"] <= 1 and 0 < rep["flops"] <= 50
+    for m in st.measured.values():
+        assert m["feasible"] == (m["values"]["latency_local"] <= bound) and m["cost_s"] > 0
+    cache = o._cache()
+    assert cache.misses == len([k for k in st.measured if k not in {probe.space.format(a) for a in archs}])
+    with pytest.raises(InvalidChoiceError, match="constraint"):
+        TrainingOracle("nb201", data=f"npz:{tmp_path / 'd.npz'}", size=12, constraints=["latency:edgegpu<=3"])
