@@ -167,7 +167,14 @@ def test_whole_space_proposals_score_every_unqueried_cell():
     oracle = BenchmarkOracle("nb201", "cifar10")
     dom = oracle.domain()
     assert len(dom.enumerate()) == 15_625 and dom.enumerate(limit=100) is None
-    opts = {"n_init": 3, "zc": True, "zc_kernel": "linear", "proposals": "space", "gp_maxiter": 20}
+    opts = {
+        "n_init": 3,
+        "zc": True,
+        "zc_kernel": "linear",
+        "proposals": "space",
+        "gp_maxiter": 20,
+        "zc_top": None,
+    }
     state = run_search("diffusion-bo", oracle, budget=6, seed=0, method_options=opts)
     assert state.n_queries == 6 and len(set(state.archs)) == 6
     assert state.phases == ["init"] * 3 + ["bo"] * 3
@@ -225,7 +232,8 @@ def test_feasibility_model_learns_a_latency_constraint_from_the_queries():
 
 def test_training_free_metrics_are_charged_per_distinct_cell():
     """Every distinct cell whose metrics diffusion-BO read is charged NASLib's mean time per cell (7.9 s for the 13
-    metrics on CIFAR-10, 1.2 s for synflow, params and flops); scoring the whole space charges all 15,625 cells."""
+    metrics on CIFAR-10, 1.2 s for synflow, params and flops); scoring the whole space with metrics charges all
+    15,625 cells, the default (metrics for the top ``zc_top = 16`` of the graph-only GP's UCB) at most 16 a step."""
     bench = get_benchmark("nb201")
     assert 5.0 < bench.zc_seconds_per_cell("cifar10") < 10.0  # NASLib's 12 metrics
     oracle = BenchmarkOracle("nb201", "cifar10")
@@ -236,9 +244,17 @@ def test_training_free_metrics_are_charged_per_distinct_cell():
     with pytest.raises(InvalidChoiceError, match="zc_metrics"):
         DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(zc_metrics=("synflow", "nope")))
     opts = {"n_init": 3, "proposals": "space", "gp_maxiter": 20}
-    state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
+    state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options={**opts, "zc_top": None})
     assert state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(15_625 * per_cell)
-    opts = {"n_init": 3, "proposals": "mutation", "pool": 30, "gp_maxiter": 20}
+    top = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
+    n = len(top.method_state["zc_scored"])
+    assert 16 < n <= 5 + 2 * 16 and top.one_off_cost_s["training_free_metrics_s"] == pytest.approx(
+        n * per_cell
+    )
+    assert set(top.method_state["zc_scored"]) >= {
+        oracle.space.index(oracle.space.parse(a)) for a in top.archs[:4]
+    }
+    opts = {"n_init": 3, "proposals": "mutation", "pool": 30, "gp_maxiter": 20, "zc_top": None}
     state = run_search("diffusion-bo", oracle, budget=5, seed=0, method_options=opts)
     n = len(state.method_state["zc_scored"])
     assert 30 < n < 200 and state.one_off_cost_s["training_free_metrics_s"] == pytest.approx(n * per_cell)
