@@ -616,7 +616,9 @@ class DiffusionBO:
             from bo.transfer import transfer_surrogate
 
             target = oracle.describe().get("dataset")
-            self.transfer = transfer_surrogate(self.space, config.transfer_from, target, config.transfer_prior)
+            self.transfer = transfer_surrogate(
+                self.space, config.transfer_from, target, config.transfer_prior
+            )
         if zc is None:
             zc = config.surrogate == "gp" and _zc_kernel(self.space.name) and self.transfer is None
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
@@ -753,7 +755,8 @@ class DiffusionBO:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             feasibility = self.feasibility.fit(state)
-            scorer = self.fit_surrogate(archs, y, with_metrics=True) if self.zc is not None and len(archs) > 1 else None
+            with_zc = self.zc is not None and len(archs) > 1
+            scorer = self.fit_surrogate(archs, y, with_metrics=True) if with_zc else None
             if self.transfer is not None:  # prior-guided from query 0 (k = len(archs) >= 0)
                 state.one_off_cost_s["transfer_prior_s"] = self.transfer.build_s
                 state.method_state["transfer_from"] = list(self.transfer.prior.describe()["sources"])
@@ -766,7 +769,8 @@ class DiffusionBO:
             scorer = scorer or guide
             guidance: list[Any] = []
             if self.pools.guided:
-                spread = (float(y.std()) if len(y) > 1 else 0.0) or (self.transfer.prior.s0 if self.transfer else 1.0)
+                spread = float(y.std()) if len(y) > 1 else 0.0
+                spread = spread or (self.transfer.prior.s0 if self.transfer else 1.0)
                 acq_fn = ucb_objective(guide, beta, spread)
                 term = objective(on_denoised(self.model, acq_fn), scale=cfg.guidance_scale,
                                  schedule=self.schedule, name="acquisition")  # fmt: skip

@@ -97,8 +97,9 @@ def search_table(args: argparse.Namespace) -> None:
     for target in args.targets.split(","):
         ref = BenchmarkOracle("nb201", target).reference()
         for transfer in (True, False):
+            runs = seeds if transfer else parse_seeds(args.baseline_seeds or args.seeds)
             rows = [summarise(one_run(target, transfer, s, args.budget, options, Path(args.out)), ref["signal_max"])
-                    for s in seeds]  # fmt: skip
+                    for s in runs]  # fmt: skip
 
             def ms(key: str, rows=rows) -> str:
                 v = np.array([r[key] for r in rows])
@@ -143,8 +144,13 @@ def main() -> None:
     p.add_argument("--part", choices=("search", "prior"), default="search")
     p.add_argument("--targets", default=",".join(DATASETS))
     p.add_argument("--seeds", default="0-9")
+    p.add_argument(
+        "--baseline-seeds", default=None, help="seeds of the runs without transfer (default: --seeds)"
+    )
     p.add_argument("--budget", type=int, default=20)
-    p.add_argument("--proposals", default="space", help="diffusion-BO's pool (space: exact maximiser; diffusion)")
+    p.add_argument(
+        "--proposals", default="space", help="diffusion-BO's pool (space: exact maximiser; diffusion)"
+    )
     p.add_argument("--beta", type=float, default=0.0, help="UCB beta (0: the posterior mean, greedy)")
     p.add_argument("--out", default="runs/transfer_nb201")
     args = p.parse_args()

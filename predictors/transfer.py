@@ -338,7 +338,9 @@ class TransferPrior(ABC):
         """``(mean, variance)`` at enumeration indices (``None``: every cell), in the target's unit."""
 
     @abstractmethod
-    def posterior_graph(self, X: torch.Tensor, A: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior_graph(
+        self, X: torch.Tensor, A: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, variance)`` (``B`` each) at (relaxed) graphs, differentiable in ``X`` and ``A``."""
 
     def describe(self) -> dict[str, Any]:
