@@ -145,6 +145,11 @@ class DiffusionBOConfig(Config):
         beta_decay: shrink ``beta`` linearly with the remaining budget (pure exploitation at the last query).
         min_feasibility: with constraints in the oracle, candidates whose modelled probability of meeting them all
             (`FeasibilityModel`) is below this are not queried.
+        transfer_from: source datasets of the same space (a list or comma-separated text): a transfer prior
+            (`bo.transfer.TransferSurrogate`, built from their tables) replaces the GP from query 0 — no unguided
+            initial design; the guidance and the acquisition use it; training-free metrics are then off unless
+            ``zc=True``. The target's own table is never read except through queries.
+        transfer_prior: which prior (`predictors.transfer.PRIORS`).
     """
 
     checkpoint: str | None = None
@@ -166,6 +171,8 @@ class DiffusionBOConfig(Config):
     gp_maxiter: int = 75
     beta_decay: bool = False
     min_feasibility: float = 0.5
+    transfer_from: tuple[str, ...] | str | None = None
+    transfer_prior: str = "source"
 
     def __post_init__(self) -> None:
         if self.acquisition not in ACQUISITIONS:
@@ -191,6 +198,14 @@ class DiffusionBOConfig(Config):
         if isinstance(metrics, str):
             metrics = [m.strip() for m in metrics.split(",") if m.strip()]
         object.__setattr__(self, "zc_metrics", tuple(metrics) if metrics else None)
+        sources = self.transfer_from
+        if isinstance(sources, str):
+            sources = [m.strip() for m in sources.split(",") if m.strip()]
+        object.__setattr__(self, "transfer_from", tuple(sources) if sources else None)
+        from predictors.transfer import PRIORS
+
+        if self.transfer_prior not in PRIORS:
+            raise InvalidChoiceError("transfer_prior", self.transfer_prior, PRIORS)
 
     @classmethod
     def from_options(cls, **options: Any) -> DiffusionBOConfig:
@@ -598,9 +613,23 @@ class DiffusionBO:
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
         zc, checkpoint = config.zc, config.checkpoint
+        self.transfer = None
+        if config.transfer_from:  # the prior replaces the GP from query 0 (`bo.transfer`)
+            from bo.transfer import transfer_surrogate
+
+            target = oracle.describe().get("dataset")
+            self.transfer = transfer_surrogate(
+                self.space, config.transfer_from, target, config.transfer_prior
+            )
         if zc is None:
-            # a benchmark's metric table describes the benchmark's task, not the images a training oracle learns
-            zc = config.surrogate == "gp" and _zc_kernel(self.space.name) and hasattr(oracle, "benchmark")
+            # a benchmark's metric table describes the benchmark's task, not the images a training oracle learns;
+            # with a transfer prior the source tables inform the surrogate instead
+            zc = (
+                config.surrogate == "gp"
+                and _zc_kernel(self.space.name)
+                and hasattr(oracle, "benchmark")
+                and self.transfer is None
+            )
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
         self.zc = self._zc_matrix(oracle) if zc else None
         self.path = Path(checkpoint) if checkpoint else default_checkpoint(self.space.name)
@@ -656,7 +685,7 @@ class DiffusionBO:
     @property
     def initial_design(self) -> tuple[str, int]:
         """The unguided initial queries (`bo.loop.initial_design`): a budget within them never uses the surrogate."""
-        return ("n_init", self.config.n_init)
+        return ("n_init", 0 if self.transfer is not None else self.config.n_init)
 
     # ------------------------------------------------------------------ helpers
     def _zc_matrix(self, oracle: Oracle) -> np.ndarray:
@@ -721,7 +750,7 @@ class DiffusionBO:
         queried = [self.space.parse(t) for t in [*state.archs, *state.rejected_archs]]
         archs, y = self.training_set(state)
         alternates = ALTERNATES if self.oracle.cheap_constraints else 0
-        if state.n_queries < cfg.n_init or len(archs) < 2:
+        if self.transfer is None and (state.n_queries < cfg.n_init or len(archs) < 2):
             state.method_state["phase"] = "init"
             n = min(q, cfg.n_init - state.n_queries) or q
             if not alternates:
@@ -735,13 +764,23 @@ class DiffusionBO:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             feasibility = self.feasibility.fit(state)
-            scorer = self.fit_surrogate(archs, y, with_metrics=True) if self.zc is not None else None
+            with_zc = self.zc is not None and len(archs) > 1
+            scorer = self.fit_surrogate(archs, y, with_metrics=True) if with_zc else None
+            if self.transfer is not None:  # prior-guided from query 0 (k = len(archs) >= 0)
+                state.one_off_cost_s["transfer_prior_s"] = self.transfer.build_s
+                state.method_state["transfer_from"] = list(self.transfer.prior.describe()["sources"])
+                guide = self.transfer.fit(archs, y)
             # the guidance needs a surrogate of the graph alone (no metrics for noisy graphs)
-            guide = self.fit_surrogate(archs, y) if scorer is None or self.pools.guided else scorer
+            elif scorer is None or self.pools.guided:
+                guide = self.fit_surrogate(archs, y)
+            else:
+                guide = scorer
             scorer = scorer or guide
             guidance: list[Any] = []
             if self.pools.guided:
-                acq_fn = ucb_objective(guide, beta, float(y.std()) or 1.0)
+                spread = float(y.std()) if len(y) > 1 else 0.0
+                spread = spread or (self.transfer.prior.s0 if self.transfer else 1.0)
+                acq_fn = ucb_objective(guide, beta, spread)
                 term = objective(on_denoised(self.model, acq_fn), scale=cfg.guidance_scale,
                                  schedule=self.schedule, name="acquisition")  # fmt: skip
                 guidance = [term, *feasibility.guidance_terms(self.model, cfg.guidance_scale, self.schedule)]
@@ -750,16 +789,17 @@ class DiffusionBO:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
             pool = feasibility.feasible_part(pool, q)
+            best_f = float(y.max()) if len(y) else -math.inf
             if self.zc is not None:
                 if cfg.zc_top is not None and len(pool) > cfg.zc_top:
                     # metrics only for the part of the pool that can win: the top of the graph-only GP's UCB
                     graph_gp = guide if guide is not scorer else self.fit_surrogate(archs, y)
-                    top = select("ucb", graph_gp, pool, cfg.zc_top, beta=beta, best_f=float(y.max()))
+                    top = select("ucb", graph_gp, pool, cfg.zc_top, beta=beta, best_f=best_f)
                     pool = [pool[i] for i in top]
                 self._charge_zc(state, pool + archs)
-            chosen = select(cfg.acquisition, scorer, pool, q, beta=beta, best_f=float(y.max()))
+            chosen = select(cfg.acquisition, scorer, pool, q, beta=beta, best_f=best_f)
             if alternates:  # the next best by UCB, tried where a measurement rules a chosen one out
-                ranked = select("ucb", scorer, pool, len(pool), beta=beta, best_f=float(y.max()))
+                ranked = select("ucb", scorer, pool, len(pool), beta=beta, best_f=best_f)
                 chosen += [i for i in ranked if i not in set(chosen)][:alternates]
             return [pool[i] for i in chosen]
 
