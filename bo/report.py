@@ -16,7 +16,10 @@ their seed form one group. Per group (``shared/PROTOCOL.md``):
   cheap-constraint measurements (and of candidates they ruled out) and the measurements' cost.
 
 Plots: ``best_so_far.png`` (the pick's report value against queries, mean with a ±sd band, one panel per
-dataset) and ``cost.png`` (query cost, search overhead and one-off cost per group, log scale).
+dataset) and ``cost.png`` (query cost, search overhead and one-off cost per group, log scale); for runs whose
+queries report a latency (``latency_local`` measured on this machine, or a table's ``latency_<device>``),
+``accuracy_latency.png``: every query's report value against its latency, the candidates a latency measurement ruled
+out as ticks on the latency axis, the bound as a vertical line and each run's pick highlighted.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ __all__ = [
     "markdown",
     "plot_best_so_far",
     "plot_costs",
+    "plot_accuracy_latency",
+    "accuracy_latency_data",
     "write_report",
     "method_label",
     "seeds_label",
@@ -455,18 +460,132 @@ def plot_costs(groups: Sequence[Group], path: str | Path) -> None:
     plt.close(fig)
 
 
+def _latency_metric(r: RunRecord) -> str | None:
+    """The latency a run's queries (or its measurements) report: ``latency_local`` first, else the first
+    ``latency_<device>``; None where there is none."""
+    names = {k for rep in r.state.reports for k in rep}
+    names |= {k for m in r.state.measured.values() for k in m.get("values", {})}
+    lat = sorted(k for k in names if k.startswith("latency_"))
+    if not lat:
+        return None
+    return "latency_local" if "latency_local" in lat else lat[0]
+
+
+def _latency_bound(r: RunRecord, metric: str) -> float | None:
+    from bo.oracles import parse_constraint
+
+    for text in r.config.oracle.get("constraints", []) or []:
+        c = parse_constraint(text)
+        if c.metric == metric:
+            return c.bound
+    return None
+
+
+def _float(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+def accuracy_latency_data(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """What `plot_accuracy_latency` draws, one panel per (space, dataset, latency metric).
+
+    Returns:
+        ``[{"space", "dataset", "metric", "report_metric", "bound", "series": [...]}]``; each series (one run):
+        ``label``, ``latency`` / ``accuracy`` / ``feasible`` (one entry per query, in query order), ``rejected``
+        (latency of every candidate a measurement ruled out, never queried) and ``pick`` (``(latency, accuracy)``
+        of the run's pick, or None). Runs without a latency are left out.
+    """
+    panels: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in runs:
+        metric = _latency_metric(r)
+        if metric is None:
+            continue
+        key = _group_key(r)
+        p = panels.setdefault(
+            (key["space"], key["dataset"], metric),
+            {"space": key["space"], "dataset": key["dataset"], "metric": metric, "report_metric": r.report_metric,
+             "bound": _latency_bound(r, metric), "series": []},
+        )  # fmt: skip
+        st = r.state
+        lat = [float(rep.get(metric, math.nan)) for rep in st.reports]
+        acc = [float(rep.get(r.report_metric, math.nan)) for rep in st.reports]
+        rejected = [_float(m["values"].get(metric)) for m in st.measured.values() if not m["feasible"]]
+        i = st.pick_index()
+        p["series"].append(
+            {
+                "label": f"{method_label(key)} seed {r.config.seed}",
+                "latency": lat,
+                "accuracy": acc,
+                "feasible": list(st.feasible),
+                "rejected": rejected,
+                "pick": None if i is None else (lat[i], acc[i]),
+            }
+        )
+    return list(panels.values())
+
+
+def plot_accuracy_latency(runs: Sequence[RunRecord], path: str | Path) -> list[dict[str, Any]]:
+    """Report value (test accuracy) against latency for every query, one panel per (space, dataset, latency).
+
+    Feasible queries are filled circles, infeasible ones crosses; the candidates a latency measurement ruled out (never
+    queried, so without an accuracy) are ticks along the latency axis; the constraint's bound is a dashed vertical
+    line; each run's pick is a large star. Nothing is written when no run reports a latency.
+
+    Returns:
+        The data drawn (`accuracy_latency_data`); empty when nothing was written.
+    """
+    data = accuracy_latency_data(runs)
+    if not data:
+        return data
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(data), figsize=(5.5 * len(data), 4.2), squeeze=False)
+    for ax, p in zip(axes[0], data, strict=True):
+        for k, s in enumerate(p["series"]):
+            color = f"C{k % 10}"
+            lat, acc, ok = (
+                np.array(s["latency"]),
+                np.array(s["accuracy"]),
+                np.array(s["feasible"], dtype=bool),
+            )
+            ax.scatter(lat[ok], acc[ok], s=18, color=color, alpha=0.75, label=s["label"])
+            if (~ok).any():
+                ax.scatter(lat[~ok], acc[~ok], s=22, color=color, marker="x", alpha=0.75)
+            if s["rejected"]:
+                # no accuracy (never trained or queried): ticks on the latency axis
+                ax.plot(s["rejected"], [0.02] * len(s["rejected"]), ls="none", marker="|", ms=12, color=color,
+                        alpha=0.8, transform=ax.get_xaxis_transform())  # fmt: skip
+            if s["pick"] is not None:
+                ax.scatter([s["pick"][0]], [s["pick"][1]], s=180, marker="*", color=color, edgecolor="k",
+                           zorder=5)  # fmt: skip
+        if p["bound"] is not None:
+            ax.axvline(p["bound"], color="k", ls="--", lw=1.0, label=f"bound {p['bound']:.3g}")
+        ax.plot([], [], ls="none", marker="|", ms=10, color="0.3", label="ruled out by measurement")
+        ax.plot([], [], ls="none", marker="*", ms=12, color="0.3", mec="k", label="pick")
+        unit = " (ms)" if p["metric"].startswith("latency") else ""
+        ax.set_xlabel(f"{p['metric']}{unit}")
+        ax.set_ylabel(p["report_metric"])
+        ax.set_title(f"{p['space']} · {p['dataset']}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return data
+
+
 def _save(fig, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> tuple[str, list[Path]]:
-    """Markdown of the runs and, when ``out`` is given, ``out/report.md``, ``best_so_far.png``, ``cost.png``.
+    """Markdown of the runs and, when ``out`` is given, ``out/report.md``, ``best_so_far.png``, ``cost.png`` and,
+    where the runs' queries report a latency, ``accuracy_latency.png`` (`plot_accuracy_latency`).
 
     Returns:
         The markdown text and the files written.
     """
-    groups = group_runs(load_runs(run_dirs))
+    runs = load_runs(run_dirs)
+    groups = group_runs(runs)
     text = markdown(groups)
     files: list[Path] = []
     if out is not None:
@@ -477,4 +596,6 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None) 
         plot_best_so_far(groups, d / "best_so_far.png")
         plot_costs(groups, d / "cost.png")
         files = [md, d / "best_so_far.png", d / "cost.png"]
+        if plot_accuracy_latency(runs, d / "accuracy_latency.png"):
+            files.append(d / "accuracy_latency.png")
     return text, files

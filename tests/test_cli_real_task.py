@@ -130,7 +130,7 @@ def test_resumes_after_sigkill(searched, npz, tmp_path, capsys):
 
 def test_auto_method_needs_no_benchmark_table(npz, tmp_path, capsys):
     """On real training `--method auto` is diffusion-BO with the shipped generator, and diffusion-BO reads no
-    benchmark metric table (its training-free metric GP is off by default on a training oracle)."""
+    benchmark metric table (its training-free metric GP uses the task's own metrics, computed live)."""
     from bo.candidates import DiffusionBO
     from bo.oracles import BenchmarkOracle, TrainingOracle
 
@@ -141,7 +141,8 @@ def test_auto_method_needs_no_benchmark_table(npz, tmp_path, capsys):
     assert code == 0, err
     assert json.loads((tmp_path / "auto" / "config.json").read_text())["config"]["method"] == "diffusion-bo"
     o = TrainingOracle("nb201", epochs=1, data=f"npz:{npz}", module_kwargs={"C": 8, "N": 1})
-    assert DiffusionBO(o.domain(), o).zc is None
+    live = DiffusionBO(o.domain(), o)
+    assert live.zc is None and live.live is not None  # `bo.live_metrics`, tests/bo/test_live_metrics.py
     bench = BenchmarkOracle("nb201", "cifar10")
     assert DiffusionBO(bench.domain(), bench).zc is not None  # benchmark runs keep the metric GP
 

@@ -92,3 +92,82 @@ def test_budget_inside_the_initial_design_warns(oracle, method, options, budget,
     assert len(ours) == int(warned)
     if warned:
         assert str(ours[0].message).startswith(f"{method}: budget {budget} <= its initial design")
+
+
+def _latency_state(tmp_path):
+    """A benchmark-style run with a table latency: 3 queries (one over the bound) and 2 measured-out candidates."""
+    oracle = {
+        "kind": "benchmark",
+        "space": "nb201",
+        "dataset": "cifar10",
+        "constraints": ["latency:edgegpu<=3"],
+    }
+    state = BOState(RunConfig("random", oracle, budget=3, seed=1))
+    for i, (val, test, lat, ok) in enumerate(
+        [(80.0, 79.0, 2.0, True), (85.0, 84.5, 2.9, True), (90.0, 91.0, 4.0, False)]
+    ):
+        state.archs.append(f"a{i}")
+        state.keys.append(f"a{i}")
+        state.signals.append(val)
+        state.reports.append({"test_acc": test, "latency_edgegpu": lat})
+        state.costs.append(1.0)
+        state.feasible.append(ok)
+        state.phases.append("random")
+        state.steps.append(i)
+    for k, lat in (("r0", 5.5), ("r1", 3.5)):
+        state.measured[k] = {"arch": k, "values": {"latency_edgegpu": lat}, "cost_s": 0.1, "feasible": False}
+    state.measured["a0"] = {"arch": "a0", "values": {"latency_edgegpu": 2.0}, "cost_s": 0.1, "feasible": True}
+    return RunRecord(tmp_path, state, {})
+
+
+def test_accuracy_latency_plot_data(tmp_path):
+    from bo.report import plot_accuracy_latency
+
+    data = plot_accuracy_latency([_latency_state(tmp_path)], tmp_path / "al.png")
+    assert (tmp_path / "al.png").stat().st_size > 0 and len(data) == 1
+    (p,) = data
+    assert (p["metric"], p["report_metric"], p["bound"]) == ("latency_edgegpu", "test_acc", 3.0)
+    (s,) = p["series"]
+    assert s["latency"] == [2.0, 2.9, 4.0] and s["accuracy"] == [79.0, 84.5, 91.0]
+    assert s["feasible"] == [True, True, False] and s["rejected"] == [5.5, 3.5]
+    assert s["pick"] == (2.9, 84.5)  # best feasible signal: the query over the bound is not the pick
+    # runs without a latency write nothing
+    plain = _latency_state(tmp_path)
+    plain.state.reports = [{"test_acc": 1.0}] * 3
+    plain.state.measured = {}
+    assert (
+        plot_accuracy_latency([plain], tmp_path / "none.png") == [] and not (tmp_path / "none.png").exists()
+    )
+
+
+def test_report_writes_accuracy_latency_for_a_real_task(tmp_path):
+    """`nag report` of a real search under ``latency:local``: the plot holds every query and every ruled-out
+    candidate at its measured latency, the bound and the pick."""
+    import numpy as np
+
+    from bo.report import accuracy_latency_data, load_runs
+    from nag.spaces import get_space
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "d.npz", x=(rng.random((120, 12, 12)) * 255).astype(np.uint8), y=rng.integers(0, 3, 120)
+    )
+    kw = dict(data=f"npz:{tmp_path / 'd.npz'}", epochs=1, size=12, module_kwargs={"C": 4, "N": 1},
+              latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    probe = TrainingOracle("nb201", constraints=["latency:local<=1000"], **kw)
+    lat = sorted(m.values["latency_local"] for m in probe.measure(get_space("nb201").sample(8, seed=3)))
+    bound = lat[len(lat) // 2]
+    oracle = TrainingOracle("nb201", constraints=[f"latency:local<={bound}"], **kw)
+    st = run_search("random", oracle, 3, seed=1, run_dir=tmp_path / "run")
+    _, files = write_report([tmp_path / "run"], tmp_path / "report")
+    assert tmp_path / "report" / "accuracy_latency.png" in files
+    (p,) = accuracy_latency_data(load_runs([tmp_path / "run"]))
+    (s,) = p["series"]
+    assert p["bound"] == pytest.approx(bound) and p["metric"] == "latency_local"
+    assert s["latency"] == [r["latency_local"] for r in st.reports] and max(s["latency"]) <= bound
+    assert s["accuracy"] == [r["test_acc"] for r in st.reports]
+    assert sorted(s["rejected"]) == sorted(
+        st.measured[k]["values"]["latency_local"] for k in st.rejected_keys
+    )
+    i = st.pick_index()
+    assert s["pick"] == (st.reports[i]["latency_local"], st.reports[i]["test_acc"])
