@@ -223,10 +223,11 @@ class GraphDiffusionModel(nn.Module):
             "schedule": self.schedule.to_dict(),
             "schedule_fingerprint": self.schedule.fingerprint(),
             "denoiser": self.denoiser.cfg.to_dict(),
-            "op_mask": self.op_mask.cpu(),
-            "fixed_adjacency": self.fixed_adjacency.cpu() if not self.generate_edges else None,
-            "node_count_probs": self.node_count_probs.cpu(),
-            "weights": {k: v.cpu() for k, v in self.denoiser.state_dict().items()},
+            # clones: a tensor that views a larger storage (e.g. one training graph's adjacency) would save it whole
+            "op_mask": self.op_mask.cpu().clone(),
+            "fixed_adjacency": self.fixed_adjacency.cpu().clone() if not self.generate_edges else None,
+            "node_count_probs": self.node_count_probs.cpu().clone(),
+            "weights": {k: v.cpu().clone() for k, v in self.denoiser.state_dict().items()},
             "metrics": metrics or {},
             "extra": extra or {},
         }
