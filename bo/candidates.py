@@ -607,7 +607,9 @@ class ConstraintScreen:
         return False
 
 
-def _select_thompson(surrogate: Any, pool: list[Arch], q: int, temperature: float, rng: np.random.Generator) -> list[int]:
+def _select_thompson(
+    surrogate: Any, pool: list[Arch], q: int, temperature: float, rng: np.random.Generator
+) -> list[int]:
     """Indices of ``q`` distinct candidates, each the argmax of its own joint posterior draw (Thompson sampling)."""
     draws = surrogate.sample(pool, rng, q, temperature)
     out: list[int] = []

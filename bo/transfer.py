@@ -56,7 +56,6 @@ class TransferSurrogate(Surrogate):
         m, v = self.prior.posterior_indices(self._indices(list(x)))
         return torch.as_tensor(m, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
 
-
     def sample(
         self, x: Sequence[Any], rng: np.random.Generator, n: int = 1, temperature: float = 1.0
     ) -> np.ndarray:

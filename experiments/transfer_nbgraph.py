@@ -116,7 +116,10 @@ def search_table(args: argparse.Namespace) -> None:
         sources = [d for d in datasets() if d != target]
         runs = {m: [picks(one_run(target, src, s, args.budget, out, m), at) for s in seeds]
                 for m, src in (("transfer", sources), ("none", None))}  # fmt: skip
-        better = sum(a[args.budget] > b[args.budget] + 1e-12 for a, b in zip(runs["transfer"], runs["none"], strict=True))
+        better = sum(
+            a[args.budget] > b[args.budget] + 1e-12
+            for a, b in zip(runs["transfer"], runs["none"], strict=True)
+        )
         close = {m: sum(r[args.budget] >= ceiling - TOL for r in rs) for m, rs in runs.items()}
         good = close["transfer"] >= (len(seeds) + 1) // 2 and better >= (len(seeds) + 1) // 2
         wins += good
@@ -125,14 +128,18 @@ def search_table(args: argparse.Namespace) -> None:
                   f"{' | '.join(_ms([r[n] for r in rs]) for n in at)} | {100 * ceiling:.2f} | "
                   f"{close[m]}/{len(seeds)} | {f'{better}/{len(seeds)}' if m == 'transfer' else ''} |",
                   flush=True)  # fmt: skip
-    print(f"\ndatasets where most seeds' transfer pick is within 0.1 of the validation-selected best and better "
-          f"than without transfer: {wins}/{len(targets)} (performance in %, mean ± sd over {len(seeds)} seeds)")
+    print(
+        f"\ndatasets where most seeds' transfer pick is within 0.1 of the validation-selected best and better "
+        f"than without transfer: {wins}/{len(targets)} (performance in %, mean ± sd over {len(seeds)} seeds)"
+    )
 
 
 def negative_table(args: argparse.Namespace) -> None:
     seeds = parse_seeds(args.seeds)
     out = Path(args.out) / "negative"
-    print("| target | source (Spearman) | pick@20 with it | pick@20 without | difference (points) | worse by > 0.2 |")
+    print(
+        "| target | source (Spearman) | pick@20 with it | pick@20 without | difference (points) | worse by > 0.2 |"
+    )
     print("|---|---|---|---|---|---|")
     targets = args.targets.split(",") if args.targets else datasets()
     for target in targets:

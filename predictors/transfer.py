@@ -275,7 +275,9 @@ class _LinearGP:
         self._fit = fits
         return self
 
-    def sample(self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0) -> np.ndarray:
+    def sample(
+        self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
+    ) -> np.ndarray:
         """``n x R`` joint posterior draws of the function at rows ``Phi`` (``R x D``), in weight space: a grid
         point by its posterior weight, then ``(a, v)`` from their Gaussian posterior (``u = sqrt(c) L v``).
         ``temperature`` scales each draw's deviation from its grid point's posterior mean (0: the mean)."""
