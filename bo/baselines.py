@@ -239,6 +239,11 @@ class RobotMethod:
             raise InvalidChoiceError("space", domain.space.name, metric_matrix_spaces())
         if not isinstance(oracle, BenchmarkOracle):
             raise InvalidChoiceError("oracle", type(oracle).__name__, ["BenchmarkOracle"])
+        self.transfer_from = options.pop("transfer_from", None)
+        if self.transfer_from:
+            from predictors.transfer import check_sources
+
+            self.transfer_from = check_sources(domain.space.name, oracle.dataset, self.transfer_from)
         accepted = [p for p in inspect.signature(robot_search).parameters if p not in self._FIXED]
         for k in options:
             if k not in accepted:
@@ -270,12 +275,29 @@ class RobotMethod:
                 screen.add(archs[i], m.values)
                 return m.feasible
 
+        extra: dict[str, Any] = {}
+        if self.transfer_from:  # the source tasks choose where phase 1 starts (their tables: prior knowledge)
+            import time
+
+            from bo.robot import source_weights
+            from predictors.transfer import TransferTask
+
+            t0 = time.perf_counter()
+            extra["init_weights"] = source_weights(
+                [bench.metric_matrix(d, names) for d in self.transfer_from],
+                [TransferTask(sp.name, d).values() for d in self.transfer_from],
+                seed=state.config.seed,
+                normalisation=self.options.get("normalisation", "minmax"),
+                failed=self.options.get("failed", "worst"),
+            )
+            state.one_off_cost_s["transfer_source_weights_s"] = time.perf_counter() - t0
+            state.method_state["transfer_from"] = [str(TransferTask(sp.name, d)) for d in self.transfer_from]
         res = robot_search(
             bench.metric_matrix(oracle.dataset, names),
             oracle.signal_values(),
             state.config.budget,
             seed=state.config.seed,
-            **({"names": names, "allowed": allowed} | self.options),
+            **({"names": names, "allowed": allowed} | extra | self.options),
         )
         # the queries in order, each preceded by the cells a measurement ruled out before it
         plan, phases = [], []

@@ -272,6 +272,7 @@ def markdown(groups: Sequence[Group]) -> str:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     one_off: dict[str, dict[str, float | None]] = {}
+    transfer: list[str] = []
     for g in groups:
         v = g.values()
         k = g.key
@@ -302,7 +303,17 @@ def markdown(groups: Sequence[Group]) -> str:
         lines.append("| " + " | ".join(row) + " |")
         if v["one_off"]:
             one_off.setdefault(method, {}).update(v["one_off"])
+        for r in g.runs[:1]:  # the sources are in the options, hence the same for the whole group
+            sources = r.state.method_state.get("transfer_from") or r.config.method_options.get(
+                "transfer_from"
+            )
+            if sources:
+                build = [c for n, c in v["one_off"].items() if n.startswith("transfer") and c is not None]
+                transfer.append(f"Transfer ({method}, {k['dataset']}): source tasks {', '.join(sources)} (their "
+                                f"tables are prior knowledge); building the prior cost {_cost(max(build, default=0.0))}"
+                                ".")  # fmt: skip
     lines.append("")
+    lines += transfer
     if one_off:
         for m, items in one_off.items():
             parts = [f"{name}: {_cost(c) if c is not None else 'unknown'}" for name, c in items.items()]

@@ -72,6 +72,7 @@ __all__ = [
     "robot_search",
     "signal_ceiling",
     "signal_maximisers",
+    "source_weights",
 ]
 
 #: The six metrics of RoBoT's NAS-Bench-201 runs, and the NAS-Bench-Suite-Zero name of each (``zc_<name>``).
@@ -255,6 +256,59 @@ def combined_score(
 def _ranking(score: np.ndarray) -> np.ndarray:
     """Indices by descending score; ties go to the lowest index (stable)."""
     return np.argsort(-score, kind="stable")
+
+
+def source_weights(
+    metrics: list[np.ndarray],
+    signals: list[np.ndarray],
+    n: int = 3,
+    seed: int = 0,
+    n_candidates: int = 2048,
+    normalisation: str = "minmax",
+    failed: str = "worst",
+) -> np.ndarray:
+    """The ``n`` metric-combination weights whose top-1 is best on source tasks (RoBoT's transfer start).
+
+    Each candidate (the ``M`` single-metric axes and ``n_candidates`` uniform weights in ``[-1, 1]^M``, drawn with
+    ``seed``) is scored by the mean over sources of the standardised source signal at its top-1 architecture under
+    that source's own metric matrix: the weights that would have found a good architecture at once on the other
+    tasks. Weights whose top-1s on every source repeat a better weight's are skipped. The source tables are prior knowledge; the target's signal is not read.
+
+    Args:
+        metrics: per source, its ``M x K`` raw metric matrix.
+        signals: per source, its ``K`` signal (NaN allowed: never a top-1's value).
+        n: weights returned, best first.
+
+    Returns:
+        ``n x M`` float64 weights.
+    """
+    rng = np.random.default_rng(seed)
+    m = metrics[0].shape[0]
+    cand = np.concatenate([np.eye(m), rng.uniform(-1.0, 1.0, (n_candidates, m))])
+    score = np.zeros(len(cand))
+    tops = np.zeros((len(cand), len(metrics)), dtype=np.int64)
+    for s, (raw, sig) in enumerate(zip(metrics, signals, strict=True)):
+        raw = np.asarray(raw, dtype=np.float64)
+        z = normalise(raw, normalisation)
+        fail = ~np.isfinite(raw) if failed == "worst" and not np.isfinite(raw).all() else None
+        sig = np.asarray(sig, dtype=np.float64)
+        ok = np.isfinite(sig)
+        zs = np.where(ok, (sig - np.nanmean(sig)) / (np.nanstd(sig) or 1.0), np.nanmin(sig) - 10.0)
+        for i in range(0, len(cand), 256):
+            w = cand[i : i + 256]
+            sc = w @ z + (np.minimum(w, 0.0) @ fail if fail is not None else 0.0)
+            top = np.argmax(sc, 1)
+            tops[i : i + 256, s] = top
+            score[i : i + 256] += zs[top] / len(metrics)
+    out, seen = [], set()
+    for j in np.argsort(-score, kind="stable"):  # distinct top-1s: a repeat would be a free re-query
+        key = tuple(tops[j])
+        if key not in seen:
+            seen.add(key)
+            out.append(cand[j])
+        if len(out) == n:
+            break
+    return np.stack(out)
 
 
 # ---------------------------------------------------------------------------------------------------------- search
@@ -508,6 +562,7 @@ def robot_search(
     bo_iters_factor: float = 2.0,
     init: str = "metrics",
     allowed: Callable[[int], bool | None] | None = None,
+    init_weights: np.ndarray | None = None,
 ) -> RobotResult:
     """Run RoBoT: BO over metric-combination weights, then greedy exploitation; pick the best signal.
 
@@ -549,6 +604,8 @@ def robot_search(
             allowed architecture and exploitation skips the others; those measured and ruled out (``False``) are in
             `RobotResult.rejected`, those a model ruled out without a measurement (``None``) are skipped silently.
             ``None``: every architecture is allowed.
+        init_weights: ``J x M`` weights evaluated first, before ``init``'s design (e.g. the best weights on source
+            tasks, `source_weights`); they count among the ``bo_iters`` evaluations and train the GP like any other.
         bo_iters_factor: phase-1 evaluations per unit of budget when ``bo_iters`` is None; 1.0 is the reference
             (``bayes_opt`` with one random point and ``T - 1`` UCB iterations). An evaluation whose top-1 is
             already queried costs no budget, so the reference often ends phase 1 having seen only 6-9 cells.
@@ -618,10 +675,16 @@ def robot_search(
     ys: list[float] = []
     best_w, best_y = None, -math.inf
     n_axes = n_metrics if init == "metrics" else 0
-    for it in range(n_evals):
+    pre = np.zeros((0, n_metrics)) if init_weights is None else np.asarray(init_weights, dtype=np.float64)
+    if pre.ndim != 2 or pre.shape[1] != n_metrics:
+        raise ValueError(f"init_weights: expected shape (J, {n_metrics}), got {pre.shape}")
+    for step in range(n_evals):
         if len(seen) >= budget:
             break
-        if it < n_axes:  # each metric alone, higher is better: the single-metric rankings
+        it = step - len(pre)  # the index in ``init``'s design and the GP's iterations
+        if it < 0:
+            w = pre[step]
+        elif it < n_axes:  # each metric alone, higher is better: the single-metric rankings
             w = np.eye(n_metrics)[it]
         elif (
             gp == "reference"
@@ -639,7 +702,7 @@ def robot_search(
         else:
             x = torch.as_tensor(np.stack(ws), dtype=torch.float64)
             y = torch.as_tensor(ys, dtype=torch.float64)
-            w = _next_weight(x, y, beta, acq_optimiser, n_candidates, seed * 100_003 + it).numpy()
+            w = _next_weight(x, y, beta, acq_optimiser, n_candidates, seed * 100_003 + step).numpy()
         top = top_of(combined_score(w, z, fail_mask))
         if top is None:  # nothing meets the constraints
             break

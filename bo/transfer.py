@@ -56,6 +56,12 @@ class TransferSurrogate(Surrogate):
         m, v = self.prior.posterior_indices(self._indices(list(x)))
         return torch.as_tensor(m, dtype=torch.float64), torch.as_tensor(v, dtype=torch.float64)
 
+    def sample(
+        self, x: Sequence[Any], rng: np.random.Generator, n: int = 1, temperature: float = 1.0
+    ) -> np.ndarray:
+        """``n x B`` joint posterior draws at architectures ``x`` (Thompson sampling; `TransferPrior.sample_indices`)."""
+        return self.prior.sample_indices(self._indices(list(x)), rng, n, temperature)
+
 
 def transfer_surrogate(
     space: Any, sources: Sequence[str] | str, target: str | None, kind: str = DEFAULT_PRIOR

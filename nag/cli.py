@@ -699,6 +699,15 @@ def generate_cmd(
             "noise-aware one) instead of training here.",
         ),
     ] = None,
+    transfer_from: Annotated[
+        str,
+        typer.Option(
+            "--transfer-from",
+            help="With --maximize accuracy:<target>: other datasets of the space (comma-separated) whose tables "
+            "make a transfer prior that guides and re-ranks, adapted from --n-train k >= 0 target labels (0: the "
+            "prior alone).",
+        ),
+    ] = "",
 ) -> None:
     """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr.
 
@@ -726,8 +735,11 @@ def generate_cmd(
     out_path = _check_out_file("--out", out, (".jsonl", ".csv")) if out else None
     guided = bool(maximize or constraint or pareto)
     conditions = None
+    if transfer_from:
+        _check_transfer_generate(sp, maximize or [], pareto, transfer_from, bool(predictor))
     if guided:
-        conditions = _check_guided(sp, maximize or [], constraint or [], pareto, n_train, schedule)
+        conditions = _check_guided(sp, maximize or [], constraint or [], pareto, n_train, schedule,
+                                   bool(transfer_from))  # fmt: skip
     elif predictor:
         raise NagInputError(
             "--predictor: serves guided generation; accepted: with --maximize accuracy:<dataset>"
@@ -756,7 +768,8 @@ def generate_cmd(
         with _console(stderr=True).status("guided generation") as status:
             res = design(sp, model, conditions, n, n_train=n_train, guidance_scale=guidance_scale,
                          constraint_scale=constraint_scale, schedule=schedule, pool=pool, seed=seed, steps=steps,
-                         solver=solver, predictors=given, progress=status.update)  # fmt: skip
+                         solver=solver, predictors=given, progress=status.update,
+                         transfer_from=transfer_from or None)  # fmt: skip
         _print_design(sp, res, out_path, quiet)
         return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)
@@ -796,16 +809,33 @@ def _load_predictors(paths: list[str]) -> list:
     return out
 
 
-def _check_guided(sp, maximize: list[str], constraints: list[str], pareto: str, n_train: int, schedule: str):
+def _check_guided(sp, maximize: list[str], constraints: list[str], pareto: str, n_train: int, schedule: str,
+                  transfer: bool = False):  # fmt: skip
     """Every guided-generation argument checked before the model is loaded or a predictor trained; returns the
-    `predictors.design.DesignRequest`."""
+    `predictors.design.DesignRequest` (with a transfer prior, ``--n-train`` may be 0)."""
     from nag.guidance import SCHEDULES
     from predictors.design import parse_request
 
     _check_choice("--schedule", schedule, SCHEDULES)
     size = _space_size(sp)
-    _check_int("--n-train", n_train, 2, None if size is None else size - 1)
+    _check_int("--n-train", n_train, 0 if transfer else 2, None if size is None else size - 1)
     return parse_request(sp, maximize, constraints, pareto)
+
+
+def _check_transfer_generate(sp, maximize: list[str], pareto: str, sources: str, predictor: bool) -> None:
+    """``nag generate --transfer-from``: an accuracy objective to transfer to and sources of the same space."""
+    from predictors.transfer import check_sources
+
+    first = (pareto.split(",")[0] if pareto else (maximize or [""])[0]).strip()
+    head, _, target = first.partition(":")
+    if head != "accuracy":
+        raise NagInputError("--transfer-from: transfers an accuracy objective; accepted: with --maximize "
+                            "accuracy:<target dataset> first")  # fmt: skip
+    if predictor:
+        raise NagInputError("--transfer-from: the transfer prior replaces --predictor; accepted: one of them")
+    from nag.benchmarks import get_spec
+
+    check_sources(sp.name, target or get_spec(sp.name).default_dataset, sources)
 
 
 def _print_design(sp, res, out: Path | None, quiet: bool) -> None:
@@ -829,6 +859,10 @@ def _print_design(sp, res, out: Path | None, quiet: bool) -> None:
             print(f"warning: none of the {len(tv)} architectures truly meets {t.condition} (true values "
                   f"{np.nanmin(tv):.4g}..{np.nanmax(tv):.4g} {t.unit}); the predictors' feasible region misses "
                   "it: relax the bound or train the predictors on more architectures", file=sys.stderr)  # fmt: skip
+    tr = res.info.get("transfer")
+    if tr:  # which prior knowledge was used, and its cost, is part of every report
+        print(f"transfer: prior {tr['prior']} from {', '.join(tr['sources'])} (source tables, built in "
+              f"{tr['build_s']:.1f} s), adapted from {tr['n_train']} {tr['dataset']} labels", file=sys.stderr)  # fmt: skip
     if quiet:
         return
     from rich.table import Table
@@ -1321,6 +1355,31 @@ def _training_oracle_args(ctx: typer.Context, space: str, data: str, constraints
     return kwargs, info
 
 
+#: Methods that take ``--transfer-from``: diffusion-BO and its BANANAS preset (the prior is their surrogate),
+#: RoBoT (source tables choose its initial metric weights).
+_TRANSFER_METHODS = ("diffusion-bo", "bananas", "robot")
+
+
+def _check_transfer_search(method: str, space: str, dataset: str, sources: str) -> None:
+    """``nag search --transfer-from``: a method that uses it, and sources of the same space other than the target."""
+    from nag.benchmarks import get_benchmark
+    from predictors.transfer import check_sources
+
+    if method not in _TRANSFER_METHODS:
+        raise NagInputError(f"--transfer-from: {method} does not use a transfer prior; accepted with it: "
+                            f"--method {', '.join(_TRANSFER_METHODS)} (or auto)")  # fmt: skip
+    check_sources(space, get_benchmark(space).resolve_dataset(dataset), sources)
+
+
+def _transfer_info(state) -> dict:
+    """``{"transfer": {"sources", "build_s"}}`` where the run used a transfer prior (else ``{}``)."""
+    sources = state.method_state.get("transfer_from") or state.config.method_options.get("transfer_from")
+    if not sources:
+        return {}
+    build = next((v for k, v in state.one_off_cost_s.items() if k.startswith("transfer")), None)
+    return {"transfer": {"sources": list(sources), "build_s": build}}
+
+
 @app.command("search")
 def search_cmd(
     ctx: typer.Context,
@@ -1469,6 +1528,15 @@ def search_cmd(
             "stem_channels=32 (nb101), width_mult=0.5 (mbv3).",
         ),
     ] = None,
+    transfer_from: Annotated[
+        str,
+        typer.Option(
+            "--transfer-from",
+            help="Other datasets of the space (comma-separated) whose benchmark tables make a transfer prior: "
+            "diffusion-bo's surrogate and guidance from query 0 (auto picks diffusion-bo), or robot's initial "
+            "metric weights. The target's table is read only through queries.",
+        ),
+    ] = "",
     latency_backend: Annotated[
         str,
         typer.Option(
@@ -1517,6 +1585,11 @@ def search_cmd(
             raise NagInputError("--method: robot reads a benchmark's training-free metric table, which does not "
                                 "describe --data; accepted with --data: "
                                 + ", ".join(m for m in method_names() if m != "robot"))  # fmt: skip
+        if transfer_from and data:
+            raise NagInputError("--transfer-from: transfers between a benchmark's datasets; accepted: without "
+                                "--data (the benchmark oracle)")  # fmt: skip
+        if transfer_from and method == "auto":  # the prior drives the generator's BO from query 0
+            method = "diffusion-bo"
         if method == "auto":  # RoBoT where it can run (it measured best there), the generator's BO elsewhere
             method = "robot" if has_metrics else "diffusion-bo"
         if method not in method_names():
@@ -1543,6 +1616,8 @@ def search_cmd(
         _check_search_args(
             method, space, budget, q, seed, [] if data else constraint or [], dataset, option, out
         )
+        if transfer_from:
+            _check_transfer_search(method, sp_name, dataset, transfer_from)
     else:
         conflicting = _given_with_resume(ctx)
         if conflicting:
@@ -1598,6 +1673,10 @@ def search_cmd(
         opts = _method_options(option)
         if method == "robot":
             opts.setdefault("normalisation", normalisation)
+        if transfer_from:  # the run's options: config.json says which sources were used
+            from predictors.transfer import check_sources
+
+            opts["transfer_from"] = check_sources(sp_name, oracle.dataset, transfer_from)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path(
             out or f"runs/search/{method}-{sp_name}-{oracle.dataset}-b{budget}-s{seed}-{stamp}-{os.getpid()}"
@@ -1664,6 +1743,7 @@ def search_cmd(
                         "run_dir": str(run_dir),
                         "queries": rows,
                         "pick": pick,
+                        **_transfer_info(state),
                     }
                 )
             )
@@ -1686,6 +1766,10 @@ def search_cmd(
         f"best {metric} among queried {num(pick[best_key])}  queries {pick['queries']} ({pick['free']} free)  "
         f"query cost {cost}"
     )
+    tr = _transfer_info(state).get("transfer")
+    if tr:
+        print(f"transfer: sources {', '.join(tr['sources'])} (their tables, prior knowledge); building the prior "
+              f"cost {tr['build_s'] or 0:.1f} s, outside the queries")  # fmt: skip
     if "measurements" in pick:
         print(
             f"cheap constraints: {pick['measurements']} measurements ({pick['measure_cost_s']:.0f} s), "

@@ -212,6 +212,7 @@ def design(
     solver: str = DEFAULT_SOLVER,
     predictors: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
+    transfer_from: Sequence[str] | str | None = None,
 ) -> DesignResult:
     """``n`` architectures generated for ``request`` (see the module docstring).
 
@@ -233,6 +234,10 @@ def design(
             ``nag train predictor --out``): a noise-aware one guides (and re-ranks at ``t = 0`` unless a clean one is
             given), a clean one re-ranks; each is checked against the objective's space, dataset and target.
         progress: called with a short line before each long step (predictor training, sampling).
+        transfer_from: source datasets of the space (``nag generate --transfer-from``): the first accuracy
+            objective is a transfer prior (`predictors.objectives.transfer_accuracy_target`) adapted from
+            ``n_train >= 0`` target labels instead of a predictor trained on them; ``info["transfer"]`` then says
+            which sources were used and what building the prior cost.
 
     Returns:
         A `DesignResult` with per-architecture predicted and true values.
@@ -258,7 +263,14 @@ def design(
         given[key] = p
     sched = scale_schedule(schedule, model.schedule.num_train_timesteps)
     objs = []
+    info: dict[str, Any] = {}
     for i, m in enumerate(request.maximize):
+        if transfer_from and i == 0 and m.target == "accuracy":
+            say(f"{m}: building the transfer prior from {transfer_from} ({n_train} target labels)")
+            objs.append(build_target(space, m, model, kind="maximize", transfer_from=transfer_from,
+                                     n_train=n_train, seed=seed))  # fmt: skip
+            info["transfer"] = objs[-1].info
+            continue
         reuse = given if (i == 0 and m.target == "accuracy") else {}
         to_train = [k for k in ("predictor", "guide_predictor") if k not in reuse]
         say(f"{m}: training {' and '.join('the clean' if k == 'predictor' else 'the noise-aware' for k in to_train)}"
@@ -299,7 +311,7 @@ def design(
         archs, shown = res.front_archs, [objs[0], cost]
         out = DesignResult(archs, shown, [t.shown(t.predict(archs)) for t in shown],
                            [t.truth(archs) if t.truth else None for t in shown], pareto=True,
-                           attempts=res.attempts, seconds=res.seconds)  # fmt: skip
+                           attempts=res.attempts, seconds=res.seconds, info=info)  # fmt: skip
         if all(v is not None for v in out.true) and all(t.truth for t in shown):
             allv = np.stack([shown[0].truth(everything), shown[1].truth(everything)], 1)
             ref = (float(np.nanmin(allv[:, 0])), float(np.nanmax(allv[:, 1])))
@@ -311,7 +323,7 @@ def design(
     shown = objs + cons
     return DesignResult(res.archs, shown, [t.shown(t.predict(res.archs)) for t in shown],
                         [t.truth(res.archs) if t.truth else None for t in shown], attempts=res.attempts,
-                        seconds=res.seconds, infeasible=res.infeasible, duplicates=res.duplicates)  # fmt: skip
+                        seconds=res.seconds, infeasible=res.infeasible, duplicates=res.duplicates, info=info)  # fmt: skip
 
 
 def _default_pool(space, n: int, ranked: bool) -> int:

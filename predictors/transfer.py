@@ -275,6 +275,33 @@ class _LinearGP:
         self._fit = fits
         return self
 
+    def sample(
+        self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
+    ) -> np.ndarray:
+        """``n x R`` joint posterior draws of the function at rows ``Phi`` (``R x D``), in weight space: a grid
+        point by its posterior weight, then ``(a, v)`` from their Gaussian posterior (``u = sqrt(c) L v``).
+        ``temperature`` scales each draw's deviation from its grid point's posterior mean (0: the mean)."""
+        out = np.empty((n, len(Phi)))
+        k, d = len(self.y), self.L.shape[1]
+        PL = Phi @ self.L
+        mu = Phi @ self.m
+        TL = self.Phi_t @ self.L if k else np.zeros((0, d))
+        tm = self.Phi_t @ self.m if k else np.zeros(0)
+        for j in range(n):
+            s, c, n2 = self.grid[rng.choice(len(self.grid), p=self.p)]
+            # z = (a, v): prior N((a0, 0), diag(A2, I)); y = a + s (tm + sqrt(c) TL v) + eps, eps ~ N(0, s^2 n2)
+            H = np.concatenate([np.ones((k, 1)), s * math.sqrt(c) * TL], 1)
+            prec = np.diag(np.concatenate([[1.0 / self.A2], np.ones(d)]))
+            rhs = np.concatenate([[self.a0 / self.A2], np.zeros(d)])
+            if k:
+                prec = prec + H.T @ H / (s * s * n2)
+                rhs = rhs + H.T @ (self.y - s * tm) / (s * s * n2)
+            Lp = np.linalg.cholesky(prec)
+            mean = np.linalg.solve(Lp.T, np.linalg.solve(Lp, rhs))
+            z = mean + temperature * np.linalg.solve(Lp.T, rng.standard_normal(d + 1))
+            out[j] = z[0] + s * (mu + math.sqrt(c) * PL @ z[1:])
+        return out
+
     def predict(self, Phi: np.ndarray | torch.Tensor) -> tuple[Any, Any]:
         """Mixture mean and variance at rows ``Phi`` (numpy, or torch: differentiable)."""
         tt = isinstance(Phi, torch.Tensor)
@@ -350,6 +377,22 @@ class TransferPrior(ABC):
         self, X: torch.Tensor, A: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, variance)`` (``B`` each) at (relaxed) graphs, differentiable in ``X`` and ``A``."""
+
+    def sample_indices(
+        self, idx: np.ndarray | None, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
+    ) -> np.ndarray:
+        """``n x R`` joint posterior draws at enumeration indices (``None``: every cell), for Thompson sampling.
+
+        Raises:
+            NotImplementedError: a prior without a joint posterior (`RGPE`).
+        """
+        gp = getattr(self, "gp", None)
+        if gp is None:
+            raise NotImplementedError(f"{type(self).__name__} has no joint posterior to sample")
+        return gp.sample(self._phi(idx), rng, n, temperature)
+
+    def _phi(self, idx: np.ndarray | None) -> np.ndarray:
+        return self.F if idx is None else self.F[np.asarray(idx, dtype=np.int64)]
 
     def describe(self) -> dict[str, Any]:
         """What the prior was built from: its kind, the source tasks and the build time (for reports)."""

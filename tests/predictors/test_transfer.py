@@ -131,3 +131,69 @@ def test_target_table_is_read_only_through_queries(monkeypatch):
     assert st.n_queries == 3
     assert st.method_state["transfer_from"] == [f"nb201/{d}/val_acc_hp12" for d in SOURCES]
     assert st.one_off_cost_s["transfer_prior_s"] >= 0
+
+
+def test_thompson_draws_vary_with_the_seed_and_centre_on_the_mean(prior, target_values):
+    idx = np.array([0, 100, 5000, 9000])
+    prior.fit_indices(idx, target_values[idx])
+    rows = np.arange(0, 15625, 97)
+    mean, var = prior.posterior_indices(rows)
+    d0 = prior.sample_indices(rows, np.random.default_rng(0), 200)
+    d1 = prior.sample_indices(rows, np.random.default_rng(1), 1)
+    assert d0.shape == (200, len(rows)) and not np.allclose(d0[0], d1[0])
+    # the draws' mean and spread match the mixture posterior (200 draws: loose tolerance)
+    assert np.corrcoef(d0.mean(0), mean)[0, 1] > 0.99
+    assert 0.5 < np.median(d0.std(0) / np.sqrt(var)) < 1.5
+    # temperature 0: the mean of a drawn grid point, close to the mixture mean
+    t0 = prior.sample_indices(rows, np.random.default_rng(0), 1, temperature=0.0)[0]
+    assert np.corrcoef(t0, mean)[0, 1] > 0.99
+
+
+def test_transfer_defaults_vary_with_the_seed():
+    from bo.candidates import TRANSFER_DEFAULTS, DiffusionBOConfig
+    from bo.loop import run_search
+    from bo.oracles import BenchmarkOracle
+
+    cfg = DiffusionBOConfig.from_options(transfer_from=SOURCES)
+    assert {k: getattr(cfg, k) for k in TRANSFER_DEFAULTS} == TRANSFER_DEFAULTS
+    assert DiffusionBOConfig.from_options(transfer_from=SOURCES, thompson=None).thompson is None
+    oracle = BenchmarkOracle("nb201", "ImageNet16-120")
+    runs = [run_search("diffusion-bo", oracle, 4, seed=s, method_options={"transfer_from": ["cifar10", "cifar100"]})
+            for s in range(4)]  # fmt: skip
+    assert len({tuple(r.archs) for r in runs}) > 1
+    for r in runs:  # every pick among the prior's best: the sources agree on the region
+        assert max(r.signals) > 37.0
+
+
+def test_robot_source_weights():
+    from bo.robot import source_weights
+
+    rng = np.random.default_rng(0)
+    good = rng.random(500)
+    metrics = np.stack([good, rng.random(500), -good])  # metric 0 ranks like the signal, metric 2 against it
+    W = source_weights([metrics, metrics + 0.01 * rng.random((3, 500))], [good, good], n=2, seed=0)
+    assert W.shape == (2, 3)
+    assert int(np.argmax(metrics[:, :].T @ W[0])) == int(np.argmax(good))
+
+
+def test_transfer_accuracy_target_k0_and_k5():
+    from nag.checkpoint import default_checkpoint
+    from nag.diffusion.model import GraphDiffusionModel
+    from nag.guidance import parse_condition
+    from nag.spaces import get_space
+    from predictors.objectives import build_target
+
+    sp = get_space("nb201")
+    model = GraphDiffusionModel.load(default_checkpoint("nb201"))
+    cond = parse_condition(f"accuracy:{TARGET}", field_name="maximize", require_bound=False)
+    archs = sp.sample(8, seed=1)
+    for k in (0, 5):
+        t = build_target(sp, cond, model, kind="maximize", transfer_from=SOURCES, n_train=k, seed=0)
+        assert t.info["n_train"] == k and t.info["sources"] == [f"nb201/{d}/val_acc_hp12" for d in SOURCES]
+        p = t.predict(archs)
+        assert p.shape == (8,) and np.isfinite(p).all()
+        g = sp.encode(archs)
+        X = g.X.float().requires_grad_(True)
+        v = t.guide(type(g)(X, g.A.float(), g.mask, g.ops), torch.full((8,), 500))
+        v.sum().backward()
+        assert v.shape == (8,) and float(X.grad.abs().sum()) > 0
