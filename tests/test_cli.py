@@ -517,7 +517,11 @@ def test_lightning_ckpt_says_which_file_to_pass(capsys, tmp_path):
     assert code == 2 and "Lightning training checkpoint" in err and str(tmp_path / "model.pt") in err
 
 
-def test_mbv3_missing_checkpoint_message(capsys):
+def test_missing_checkpoint_message(capsys, monkeypatch, tmp_path):
+    """A space whose shipped generator is missing (every space ships one now: simulated) says how to train one."""
+    import nag.checkpoint
+
+    monkeypatch.setattr(nag.checkpoint, "default_checkpoint", lambda name: tmp_path / f"diffusion_{name}.pt")
     code, _, err = run(["generate", "--space", "mbv3"], capsys)
     assert code == 2 and "nag train diffusion --space mbv3" in err
     assert err.count("diffusion_mbv3.pt") == 1  # named once, not as value and accepted value

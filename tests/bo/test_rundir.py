@@ -240,7 +240,9 @@ def test_run_killed_before_its_first_state_resumes_from_config(tmp_path, oracle)
 
 # ------------------------------------------------------------------------------------------------------------ signals
 SLOW_CLI = """
-import sys, time
+import signal, sys, time
+# as in a terminal: a parent that ignores SIGINT (some library in the test process may) would pass that on
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import bo.oracles
 evaluate = bo.oracles.BenchmarkOracle.evaluate
 def slow(self, archs):  # the real table oracle, slowed so that the signal lands mid-run even on a loaded machine
