@@ -145,7 +145,9 @@ class GraphDenoiser(nn.Module):
                 "dag_mask", torch.ones(cfg.num_nodes, cfg.num_nodes, dtype=torch.bool), persistent=False
             )
         else:
-            adj = torch.as_tensor(fixed_adjacency, dtype=torch.float32).clone()  # not a view of the training data
+            adj = torch.as_tensor(
+                fixed_adjacency, dtype=torch.float32
+            ).clone()  # not a view of the training data
             self.register_buffer("fixed_adj", adj, persistent=False)
             self.register_buffer("dag_mask", dag_attention_mask(adj), persistent=False)
 
