@@ -560,7 +560,7 @@ class ConstraintScreen:
     """
 
     def __init__(
-        self, constraints: Sequence[Any], space: Any, min_points: int = 10, z: float = 6.0, ridge: float = 0.1
+        self, constraints: Sequence[Any], space: Any, min_points: int = 10, z: float = 4.0, ridge: float = 0.1
     ) -> None:
         self.constraints = tuple(constraints)
         graph = GraphFeatures(space)

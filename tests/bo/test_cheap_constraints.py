@@ -143,7 +143,7 @@ def test_robot_takes_the_best_allowed_cell():
 
 
 def test_screen_rules_out_only_cells_clearly_over_the_bound():
-    """The linear screen (z = 6 leave-one-out residual sds), fitted on 100 measured cells, skips some cells over the
+    """The linear screen (z = 4 leave-one-out residual sds), fitted on 100 measured cells, skips some cells over the
     Raspberry Pi 4 median latency and (almost) never one under it; with fewer than 10 measurements it skips nothing."""
     from nag.benchmarks import get_benchmark
 
