@@ -17,6 +17,12 @@ Usage::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. nice .venv/bin/python experiments/constrained_nb201.py --seeds 0-9
 
+Measured (2 shared cores): RoBoT (the default method on NB201), random search and evolution with 10 seeds; RoBoT
+within 0.3 of the feasible ceiling in 15/18 settings (mean gap -0.06, max 0.52), strictly above both baselines in
+18/18; diffusion-BO with 3 seeds (``--seeds 0-2 --methods diffusion-bo``; ~35 s a run alone, ~10 min under load):
+within 0.3 in 3/18 (mean gap 1.07), above the baselines' 10-seed means in 18/18. Infeasible queries 0 in every run
+(36-56 % under the former rule). Closing note of issue 11 for the table.
+
 Targets (issue "Search where every query counts", part 1): every pick feasible; diffusion-BO's mean pick within 0.3
 points of the feasible signal ceiling and strictly above constrained random search and evolution.
 """
@@ -155,17 +161,18 @@ def main() -> None:
                     f"{meas:.1f} ({cost:.0f}) |",
                     flush=True,
                 )
-            if "diffusion-bo" in means:
-                others = [means[m] for m in means if m != "diffusion-bo"]
-                wins["diffusion-bo"] += all(means["diffusion-bo"] > o for o in others)
+            for m in means:  # strictly above every baseline's mean (random, evolution) run here
+                base = [means[b] for b in ("random", "evolution") if b in means and b != m]
+                wins[m] += bool(base) and all(means[m] > b for b in base)
     print()
     n = len(datasets) * len(devices)
     for m in methods:
         g = np.array(gaps[m])
         print(f"{m}: gap to the feasible ceiling mean {g.mean():.2f}, max {g.max():.2f}, "
               f"settings within 0.3: {(g <= 0.3).sum()}/{n}")  # fmt: skip
-    if "diffusion-bo" in methods:
-        print(f"diffusion-bo strictly above every other method's mean: {wins['diffusion-bo']}/{n}")
+    for m in methods:
+        if m not in ("random", "evolution") and ({"random", "evolution"} & set(methods)):
+            print(f"{m} strictly above random's and evolution's means: {wins[m]}/{n}")
     print(
         f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), budget {args.budget}, {time.perf_counter() - t_start:.0f} s"
     )
