@@ -171,7 +171,9 @@ class Constraint:
         return is_cheap(self.metric)
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.bound:g}"
+        # exact: a run rebuilt from its description (resume, report) must hold the very same bound
+        text = f"{self.bound:g}"
+        return f"{self.metric}{self.op}{text if float(text) == self.bound else repr(self.bound)}"
 
 
 #: Metric name prefixes that are settled without training — *cheap*: parameters and FLOPs (exact counts of the built

@@ -212,3 +212,11 @@ def test_local_latency_is_measured_once_before_training(tmp_path):
     assert cache.misses == len([k for k in st.measured if k not in {probe.space.format(a) for a in archs}])
     with pytest.raises(InvalidChoiceError, match="constraint"):
         TrainingOracle("nb201", data=f"npz:{tmp_path / 'd.npz'}", size=12, constraints=["latency:edgegpu<=3"])
+
+
+def test_constraint_text_round_trips_exactly():
+    """A run is rebuilt from its description (resume, report): the bound must survive the text exactly."""
+    for bound in (3.5, 5.0, 1.216408, 0.1 + 0.2, 25.680000305175781):
+        c = Constraint("latency_local", "<=", bound)
+        assert parse_constraint(str(c)).bound == bound
+    assert str(Constraint("latency_edgegpu", "<=", 5.0)) == "latency_edgegpu<=5"
