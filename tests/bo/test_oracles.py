@@ -141,7 +141,7 @@ def test_constraints_checked_on_true_values(table, sp):
     assert ref["best_report"] == pytest.approx(table["cifar10_test_acc"][ok].max())  # the constrained optimum
 
 
-def test_describe_rebuild_and_cheap_pickle():
+def test_describe_rebuild_and_cheap_pickle(tmp_path):
     o = BenchmarkOracle("nb201", "c100", signal="cifar10", constraints=["params<=0.5"])
     o.reference()  # fills the cached architecture list, which must not travel
     assert build_oracle(o.describe()).describe() == o.describe()
@@ -152,7 +152,10 @@ def test_describe_rebuild_and_cheap_pickle():
     assert o2.evaluate([a]) == o.evaluate([a])
     tf = TrainingFreeOracle("nb201", "cifar10", metric="zc_synflow")
     assert build_oracle(tf.describe()).describe() == tf.describe()
-    tr = TrainingOracle("nb201", epochs=1, module_kwargs={"C": 8, "N": 1})
+    rng = np.random.default_rng(0)  # small real-shaped data: the test runs on a clone with no image files
+    np.savez(tmp_path / "d.npz", x=(rng.random((60, 8, 8)) * 255).astype(np.uint8), y=rng.integers(0, 3, 60))
+    tr = TrainingOracle("nb201", epochs=1, module_kwargs={"C": 8, "N": 1}, data=f"npz:{tmp_path / 'd.npz'}", size=8,
+                        constraints=["latency:local<=4"], latency_cache="")  # fmt: skip
     assert build_oracle(tr.describe()).describe() == tr.describe()
     with pytest.raises(InvalidChoiceError, match="^oracle:"):
         build_oracle({"kind": "crystal-ball"})

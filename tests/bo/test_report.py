@@ -12,7 +12,7 @@ import torch
 from bo.loop import BOState, InitialDesignWarning, RunConfig, run_search
 from bo.oracles import BenchmarkOracle, TrainingOracle
 from bo.report import Group, RunRecord, markdown, method_label, seeds_label, write_report
-from tests.conftest import requires_nb101
+from tests.conftest import requires_images, requires_nb101
 
 torch.set_num_threads(1)
 
@@ -34,6 +34,7 @@ def test_method_label_without_json():
     )
 
 
+@requires_images
 def test_real_training_runs_fill_dataset_and_signal(tmp_path):
     oracle = TrainingOracle("nb201", epochs=2, n_train=256, n_val=128, n_test=128)
     state = BOState(RunConfig("random", oracle.describe(), budget=2, seed=4))
