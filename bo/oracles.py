@@ -938,22 +938,16 @@ class TrainingOracle(Oracle):
         """The cheap constraints measured on this machine (no training): latency of the untrained network at batch
         1 (cached per architecture and setting, so never measured twice), parameters and FLOPs counted; charged
         the wall seconds they took (a cached latency: the seconds of its original measurement)."""
-        from predictors.measure import measure_latency
-
         out = []
         metrics = {c.metric for c in self.constraints}
         for a in archs:
             vals: dict[str, float] = {}
             spent = 0.0
             if "latency_local" in metrics:
-                shape = (3, *self.input_hw)
-                cache = self._cache()
-                key = cache.key(self.space, a, backend=self.latency_backend, threads=self.latency_threads,
-                                input_size=shape, num_classes=self.num_classes,
-                                module_kwargs=self.module_kwargs)  # fmt: skip
-                m = cache.lookup(key, lambda a=a, shape=shape: measure_latency(
-                    self.space, a, backend=self.latency_backend, input_size=shape, num_classes=self.num_classes,
-                    threads=self.latency_threads, module_kwargs=self.module_kwargs))  # fmt: skip
+                m = self._cache().measure(
+                    self.space, a, backend=self.latency_backend, input_size=(3, *self.input_hw),
+                    num_classes=self.num_classes, threads=self.latency_threads, module_kwargs=self.module_kwargs,
+                )  # fmt: skip
                 vals["latency_local"] = float(m.median_ms)
                 spent += float(m.wall_s)
             if metrics & {"params_mb", "flops"}:

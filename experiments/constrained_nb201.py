@@ -41,6 +41,7 @@ import numpy as np
 from bo.loop import run_search
 from bo.oracles import BenchmarkOracle, Constraint
 from nag.io import atomic_write_text
+from nag.typing import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -93,14 +94,6 @@ def reference(dataset: str, device: str) -> dict[str, Any]:
     """The whole-table facts under the bound: feasible share and feasible signal ceiling."""
     cons = [Constraint(f"latency_{device}", "<=", median_bound(dataset, device))]
     return BenchmarkOracle("nb201", dataset, constraints=cons).reference()
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def main() -> None:

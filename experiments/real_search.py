@@ -35,15 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nag.typing import parse_seeds
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from bo.loop import run_search
 from bo.oracles import BenchmarkOracle
 from nag.io import atomic_write_text
+from nag.typing import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -62,14 +63,6 @@ def one_run(dataset: str, options: dict[str, Any], seed: int, budget: int) -> di
         "query_s": float(s["query_cost_s"]),
         "wall_s": time.perf_counter() - t0,
     }
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def main() -> None:
