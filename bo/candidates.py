@@ -569,12 +569,17 @@ class ConstraintScreen:
         self.x: list[np.ndarray] = []
         self.values: list[dict[str, float]] = []
         self._fits: list[tuple[Any, np.ndarray, float]] | None = None
+        self._features: dict[Any, np.ndarray] = {}
 
     def features(self, arch: Arch) -> np.ndarray:
-        """``N·V + V + 1``: which operation each node carries (one-hot), the operation counts, and a constant."""
+        """``N·V + V + 1``: which operation each node carries (one-hot), the operation counts, and a constant
+        (memoised: a cell is screened and then, when measured, added)."""
+        if arch in self._features:
+            return self._features[arch]
         F = self.counts([arch])[0].numpy()
         nv = self.counts.num_nodes * self.counts.num_ops
-        return np.concatenate([F[:nv], F[-self.counts.n_linear :], [1.0]])
+        self._features[arch] = np.concatenate([F[:nv], F[-self.counts.n_linear :], [1.0]])
+        return self._features[arch]
 
     def add(self, arch: Arch, values: dict[str, float]) -> None:
         """Record one measurement (the model is refit on the next `rules_out`)."""

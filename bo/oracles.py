@@ -891,8 +891,10 @@ class TrainingOracle(Oracle):
                 raise InvalidChoiceError(
                     "constraint", str(c), ["latency:local<=MS", "params<=M", "flops<=MFLOPS"]
                 )
-        if latency_backend not in ("torch", "onnxruntime"):
-            raise InvalidChoiceError("latency-backend", latency_backend, ["torch", "onnxruntime"])
+        from predictors.measure import BACKENDS
+
+        if latency_backend not in BACKENDS:
+            raise InvalidChoiceError("latency-backend", latency_backend, BACKENDS)
         if latency_threads < 1:
             raise InvalidChoiceError("latency-threads", latency_threads, ["an integer >= 1"])
         self.latency_backend = latency_backend

@@ -1609,8 +1609,10 @@ def search_cmd(
                 ctx, space, data, constraint or [], epochs, batch_size, lr, n_train, n_val, n_test, input_size,
                 augment, accelerator, threads, module_option, seed,
             )  # fmt: skip
-            if latency_backend not in ("torch", "onnxruntime"):
-                raise InvalidChoiceError("latency-backend", latency_backend, ["torch", "onnxruntime"])
+            from predictors.measure import BACKENDS
+
+            if latency_backend not in BACKENDS:  # checked with or without a latency constraint
+                raise InvalidChoiceError("latency-backend", latency_backend, BACKENDS)
             if constraint:
                 train_kwargs["latency_backend"] = latency_backend
         _check_search_args(
