@@ -111,6 +111,21 @@ class GraphDiffusionModel(nn.Module):
         n = self.denoiser.cfg.num_nodes
         return (torch.arange(n).unsqueeze(0) < counts.unsqueeze(1)).to(self.op_mask.device)
 
+    def support(self, probs: torch.Tensor) -> torch.Tensor:
+        """Per-node operation probabilities (``B x N x V``) conditioned on the space's valid graphs
+        (`nag.spaces.base.SearchSpace.posterior_on_support`; unchanged for spaces whose nodes are independent)."""
+        fn = getattr(self, "_support_fn", None)
+        if fn is None:
+            from nag.spaces import get_space
+
+            try:
+                space = get_space(self.space_name)
+            except Exception:  # a model of a space this install does not register: nothing to condition on
+                space = None
+            fn = space.posterior_on_support if space is not None and space.ops == self.ops else _identity
+            self._support_fn = fn
+        return fn(probs)
+
     def allowed_ops(self, node_mask: torch.Tensor) -> torch.Tensor:
         """``B x N x V`` bool: operations allowed at each node given each graph's node count (all on padding)."""
         allowed = self.op_mask[node_mask.sum(-1)]
@@ -146,7 +161,7 @@ class GraphDiffusionModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Posterior mean of the clean tensors, ``E[x0 | x_t] = 2 p(op | x_t) - 1`` (and ``2 p(edge) - 1``)."""
         logits_x, logits_a = self.posterior(x_t, t, node_mask, a_t)
-        x0 = 2 * torch.softmax(logits_x, -1) - 1
+        x0 = 2 * self.support(torch.softmax(logits_x, -1)) - 1
         a0 = None if logits_a is None else 2 * torch.sigmoid(logits_a) - 1
         return x0, a0
 
@@ -284,3 +299,7 @@ class GraphDiffusionModel(nn.Module):
     def load(cls, path: str | Path, *, user_given: bool = True) -> GraphDiffusionModel:
         """The model in checkpoint ``path`` (see `load_with_state`)."""
         return cls.load_with_state(path, user_given=user_given)[0]
+
+
+def _identity(probs: torch.Tensor) -> torch.Tensor:
+    return probs

@@ -89,6 +89,17 @@ class SearchSpace(ABC, Generic[ArchT]):
             [p[0] for p in pairs], [p[1] for p in pairs], self.ops, num_nodes=self.max_nodes
         )
 
+    def posterior_on_support(self, probs: torch.Tensor) -> torch.Tensor:
+        """Condition per-node operation probabilities on the space's support.
+
+        A denoiser predicts each node's clean operation independently (``probs``: ``B x N x V``, rows summing to 1
+        over ``self.ops``). Where a space's valid graphs couple nodes (MobileNetV3: a stage's layers beyond its depth
+        are all ``skip``), the product of those marginals gives mass to invalid graphs that the data never holds;
+        a space overrides this to return the marginals of that product distribution *conditioned on validity*
+        (same shape), which is what the diffusion model's posterior mean uses. Default: unchanged.
+        """
+        return probs
+
     def decode(self, graph: ArchGraph) -> list[ArchT | None]:
         """Decode every graph of the batch; ``None`` where it is not a valid architecture of this space.
 

@@ -290,6 +290,44 @@ class MobileNetV3Space(ModuleSpace[MBV3Arch]):
             depths.append(depth)
         return MBV3Arch(ks=tuple(ks), e=tuple(es), d=tuple(depths))
 
+    def posterior_on_support(self, probs: torch.Tensor) -> torch.Tensor:
+        """Per-slot operation probabilities conditioned on every stage reading ``active^d skip^(4-d)``.
+
+        With ``s_i`` the probability that slot ``i`` of a stage is ``skip`` and ``a_i = 1 - s_i``, depth ``d`` has
+        weight ``w_d = prod_{i<d} a_i prod_{i>=d} s_i`` (``d`` in {2, 3, 4}); conditioned on validity, slot ``i`` is
+        ``skip`` with probability ``sum_{d<=i} w_d / Z`` and runs operation ``m`` with probability
+        ``p_i(m) / a_i * sum_{d>i} w_d / Z`` (``Z = sum_d w_d``). Input and output nodes are unchanged.
+
+        Args:
+            probs: ``B x 22 x V`` per-node operation probabilities over `ops`.
+
+        Returns:
+            ``B x 22 x V``, each stage's slots the exact marginals of the factorised distribution restricted to
+            valid stages (unchanged where every valid depth has probability 0).
+        """
+        skip = _OP_INDEX["skip"]
+        b = probs.shape[0]
+        slots = probs[:, 1 : 1 + NUM_LAYERS].reshape(b, NUM_STAGES, MAX_DEPTH, -1)
+        s = slots[..., skip].clamp_min(0.0)
+        a = (1.0 - s).clamp_min(0.0)
+        w = torch.stack(
+            [a[..., :d].prod(-1) * s[..., d:].prod(-1) for d in DEPTHS], -1
+        )  # B x 5 x 3 (depths 2, 3, 4)
+        z = w.sum(-1, keepdim=True)
+        ok = z > 1e-30
+        w = w / z.clamp_min(1e-30)
+        depth = torch.as_tensor(DEPTHS, device=probs.device)
+        slot = torch.arange(MAX_DEPTH, device=probs.device)
+        runs = (depth[None, :] > slot[:, None]).to(w.dtype)  # 4 x 3: slot i runs at depth d
+        p_run = torch.einsum("bsd,id->bsi", w, runs)  # B x 5 x 4
+        scale = torch.where(a > 1e-12, p_run / a.clamp_min(1e-12), torch.zeros_like(a))
+        new = slots * scale.unsqueeze(-1)
+        new[..., skip] = 1.0 - p_run
+        new = torch.where(ok.unsqueeze(-1), new, slots)
+        out = probs.clone()
+        out[:, 1 : 1 + NUM_LAYERS] = new.reshape(b, NUM_LAYERS, -1)
+        return out
+
     # ------------------------------------------------------------------ sampling and local moves
     def sample(
         self, n: int, seed: SeedLike = None, scheme: Literal["ofa", "uniform"] = "ofa"
