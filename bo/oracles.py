@@ -936,6 +936,30 @@ class TrainingOracle(Oracle):
             self.__dict__["_c_cache"] = LatencyCache(path or None)
         return self.__dict__["_c_cache"]
 
+    def local_latency_model(self):
+        """The space's local latency model (`predictors.local_latency`) with this oracle's measurement settings,
+        unfitted, or ``None`` without a ``latency:local`` constraint or where the space has none. MobileNetV3: the
+        per-block table is measured on the first call (a few seconds per round; cached like every latency, so a
+        resumed run measures nothing) and ``local_model_s`` holds what measuring it cost. Built once per oracle."""
+        from predictors.local_latency import LOCAL_MODEL_SPACES, local_latency_model
+
+        if self.space_name not in LOCAL_MODEL_SPACES or not any(
+            c.metric == "latency_local" for c in self.constraints
+        ):
+            return None
+        if "_local_model" not in self.__dict__:
+            t0 = time.perf_counter()
+            model = local_latency_model(
+                self.space_name, backend=self.latency_backend, input_size=(3, *self.input_hw),
+                num_classes=self.num_classes, threads=self.latency_threads, module_kwargs=self.module_kwargs,
+                cache=self._cache(),
+            )  # fmt: skip
+            # its cost: a table's own measurement time (also when read from the cache), else the time taken here
+            table_s = getattr(model, "settings", {}).get("measure_s")
+            self.local_model_s = float(table_s if table_s is not None else time.perf_counter() - t0)
+            self.__dict__["_local_model"] = model
+        return self.__dict__["_local_model"]
+
     def measure(self, archs: Sequence[Arch]) -> list[Measurement]:
         """The cheap constraints measured on this machine (no training): latency of the untrained network at batch
         1 (cached per architecture and setting, so never measured twice), parameters and FLOPs counted; charged

@@ -40,6 +40,10 @@ from nag.typing import parse_seeds
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class _OutOfTime(Exception):
+    """Raised from the search's callback once the run has used its wall-clock budget."""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion-mnist")
@@ -50,7 +54,19 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--n-val", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--module", default='{"C": 8, "N": 1}', help="JSON module options")
+    p.add_argument(
+        "--module",
+        default=None,
+        help='JSON module options (default: nb201 {"C": 8, "N": 1}, mbv3 {"width_mult": 0.5})',
+    )
+    p.add_argument("--size", type=int, default=None, help="input size (default: nb201 28, mbv3 32)")
+    p.add_argument(
+        "--wall-budget",
+        type=float,
+        default=None,
+        help="seconds of wall-clock per run (every second of the run: proposing, measuring, training); "
+        "--budget then only caps the queries",
+    )
     p.add_argument("--methods", default="diffusion-bo,random,evolution")
     p.add_argument("--out", default=str(ROOT / "runs/real_search"))
     args = p.parse_args()
@@ -63,9 +79,14 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    module = json.loads(args.module)
+    module = (
+        json.loads(args.module)
+        if args.module
+        else {"nb201": {"C": 8, "N": 1}, "mbv3": {"width_mult": 0.5}}.get(args.space, {})
+    )
+    size = args.size or {"mbv3": 32}.get(args.space, 28)
     base = dict(space=args.space, data=args.data, epochs=args.epochs, n_train=args.n_train, n_val=args.n_val,
-                n_test=args.n_test, module_kwargs=module, latency_cache=str(out / "latency.json"))  # fmt: skip
+                n_test=args.n_test, module_kwargs=module, size=size, latency_cache=str(out / "latency.json"))  # fmt: skip
     probe = TrainingOracle(**base, constraints=["latency:local<=1e9"])
     t0 = time.perf_counter()
     lat = [m.values["latency_local"] for m in probe.measure(get_space(args.space).sample(50, seed=12345))]
@@ -84,15 +105,27 @@ def main() -> None:
                 r = json.loads(f.read_text())
             else:
                 t1 = time.perf_counter()
-                st = run_search(method, oracle, args.budget, seed=seed)
+                stamps: list[float] = []  # wall seconds since the start at which each query was known
+                last: list = []
+
+                def clock(state, stamps=stamps, last=last, t1=t1) -> None:
+                    stamps.extend([time.perf_counter() - t1] * (state.n_queries - len(stamps)))
+                    last[:] = [state]
+                    if args.wall_budget is not None and stamps and stamps[-1] >= args.wall_budget:
+                        raise _OutOfTime
+
+                try:
+                    st = run_search(method, oracle, args.budget, seed=seed, callback=clock)
+                except _OutOfTime:
+                    st = last[0]
                 s = st.summary()
-                best, cum, bw = -math.inf, 0.0, []
+                best, bw = -math.inf, []
                 for i in range(st.n_queries):
-                    cum += st.costs[i] or 0.0
                     if st.feasible[i]:
                         best = max(best, st.reports[i]["test_acc"])
-                    bw.append((cum, best))
+                    bw.append((stamps[i], best))
                 r = {
+                    "queries": st.n_queries,
                     "pick_test": s["pick_report"].get("test_acc", math.nan),
                     "best_test": s["best_report_among_queried"],
                     "infeasible": s["infeasible_queries"],
@@ -112,14 +145,20 @@ def main() -> None:
             f"| {method} | {best.mean():.2f} ± {best.std(ddof=1) if len(best) > 1 else 0:.2f} | "
             f"{pick.mean():.2f} ± {pick.std(ddof=1) if len(pick) > 1 else 0:.2f} | "
             f"{sum(r['infeasible'] for r in res)} | {np.mean([r['measurements'] for r in res]):.1f} "
-            f"({np.mean([r['measure_s'] for r in res]):.1f} s) | {np.mean([r['query_s'] for r in res]) / args.budget:.1f} | "
-            f"{np.mean([r['wall_s'] for r in res]):.0f} |"
+            f"({np.mean([r['measure_s'] for r in res]):.1f} s) | "
+            f"{np.mean([r['query_s'] / max(r.get('queries', args.budget), 1) for r in res]):.1f} | "
+            f"{np.mean([r.get('queries', args.budget) for r in res]):.1f} | {np.mean([r['wall_s'] for r in res]):.0f} |"
         )
-    print(f"\n{args.space} {module}, {args.epochs} epochs, {args.n_train}/{args.n_val}/{args.n_test} images of "
-          f"{args.data}, budget {args.budget}, seeds {args.seeds}")  # fmt: skip
+    budget = (
+        f"{args.wall_budget:g} s of wall-clock (at most {args.budget} queries)"
+        if args.wall_budget
+        else (f"{args.budget} queries")
+    )
+    print(f"\n{args.space} {module}, input {size} px, {args.epochs} epochs, {args.n_train}/{args.n_val}/{args.n_test} "
+          f"images of {args.data}, bound {bound:.3f} ms, budget {budget}, seeds {args.seeds}")  # fmt: skip
     print("| method | best feasible test among queried | pick test | trained over the bound | measurements "
-          "(s) | s per query | wall s per run |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "(s) | s per query | queries | wall s per run |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     import matplotlib
 
@@ -133,11 +172,13 @@ def main() -> None:
             y = [b if b > -math.inf else np.nan for _, b in c]
             ax.step(x, y, where="post", alpha=0.8, label=method if k == 0 else None,
                     color={"diffusion-bo": "C0", "random": "C1", "evolution": "C2"}.get(method))  # fmt: skip
-    ax.set_xlabel("cumulative training wall-clock (s)")
+    ax.set_xlabel("wall-clock since the run's start (s)")
+    ax.set_title(f"{args.space}: best feasible test accuracy, latency <= {bound:.2f} ms")
     ax.set_ylabel("best feasible test accuracy (%)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "best_so_far_wall.png", dpi=120)
+    plt.close(fig)
     print(f"plot: {out / 'best_so_far_wall.png'}")
 
 

@@ -655,6 +655,7 @@ def train_predictor_cmd(
 
 @app.command("generate")
 def generate_cmd(
+    ctx: typer.Context,
     space: Annotated[str, typer.Option("--space", help=_SPACE_HELP)] = "nb201",
     n: Annotated[int, typer.Option("-n", "--n", help="Architectures to generate.")] = 100,
     unique: Annotated[
@@ -708,12 +709,35 @@ def generate_cmd(
             "prior alone).",
         ),
     ] = "",
+    latency_backend: Annotated[
+        str,
+        typer.Option(
+            "--latency-backend",
+            help="--constraint latency:local<=MS: measure each network with torch or onnxruntime (batch 1, 1 thread, "
+            "cached per architecture in ~/.cache/nag).",
+        ),
+    ] = "torch",
+    input_size: Annotated[
+        int,
+        typer.Option("--input-size", help="--constraint latency:local: input height and width (3 channels)."),
+    ] = 32,
+    module_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--module-option",
+            help="--constraint latency:local: network option KEY=VALUE of the space's builder (repeatable), e.g. "
+            "width_mult=0.5 (mbv3), C=8 (nb201).",
+        ),
+    ] = None,
 ) -> None:
     """Sample architectures from the trained diffusion model; prints one per line, then a summary on stderr.
 
     With --maximize / --constraint / --pareto, sampling is guided by predictors (accuracy: an ensemble trained here
     on --n-train labelled architectures; latency: a model fitted on the device's table), hard constraints are
     re-checked on the decoded architectures, and each line also shows predicted and true values.
+    --constraint latency:local<=MS (nb201, mbv3) is this machine: the space's local latency model (NB201's
+    meta-learned device prior, MobileNetV3's per-block table) is fitted on 10 networks measured here, guides, and
+    every generated network is then measured: "true" is measured latency.
     """
     from pathlib import Path
 
@@ -745,6 +769,20 @@ def generate_cmd(
             "--predictor: serves guided generation; accepted: with --maximize accuracy:<dataset>"
         )
     given = _load_predictors(predictor or [])
+    local = None
+    if conditions is not None and any(c.qualifier == "local" for c in conditions.constraints):
+        from predictors.measure import BACKENDS
+
+        if latency_backend not in BACKENDS:
+            raise InvalidChoiceError("latency-backend", latency_backend, BACKENDS)
+        _check_int("--input-size", input_size, 8, 1024)
+        local = {"backend": latency_backend, "input_size": input_size,
+                 "module_kwargs": _module_options(sp.name, module_option)}  # fmt: skip
+    else:
+        for name in ("latency_backend", "input_size", "module_option"):
+            if _option_given(ctx, name):
+                raise NagInputError(f"{_flag(name)}: sets how latency:local is measured; accepted: with "
+                                    "--constraint latency:local<=MS")  # fmt: skip
     from nag.checkpoint import default_checkpoint, missing_generator_error
 
     path = Path(checkpoint) if checkpoint else default_checkpoint(sp.name)
@@ -769,7 +807,7 @@ def generate_cmd(
             res = design(sp, model, conditions, n, n_train=n_train, guidance_scale=guidance_scale,
                          constraint_scale=constraint_scale, schedule=schedule, pool=pool, seed=seed, steps=steps,
                          solver=solver, predictors=given, progress=status.update,
-                         transfer_from=transfer_from or None)  # fmt: skip
+                         transfer_from=transfer_from or None, local_latency=local)  # fmt: skip
         _print_design(sp, res, out_path, quiet)
         return
     res = generate(model, sp, n, unique=unique, seed=seed, steps=steps, solver=solver)

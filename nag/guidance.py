@@ -230,6 +230,10 @@ def on_denoised(model, fn: Callable[[ArchGraph], torch.Tensor]) -> GuidanceFn:
         a_t = 2 * g.A - 1 if model.generate_edges else None
         logits_x, logits_a = model.posterior(x_t, t, g.mask, a_t)
         probs = torch.softmax(logits_x.masked_fill(~torch.isfinite(logits_x), -1e9), -1)
+        if hasattr(
+            model, "support"
+        ):  # the posterior mean on the space's valid graphs, as the sampler uses it
+            probs = model.support(probs)
         probs = probs * g.mask[..., None].to(probs.dtype)
         if logits_a is None:
             A = g.A

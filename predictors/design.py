@@ -91,6 +91,15 @@ def _condition(space, text: str, field_name: str, kind: str) -> Condition:
     head, sep, tail = cond.target.partition("_")
     if sep and cond.qualifier is None and head in _UNDERSCORE_HEADS:
         cond = Condition(head, tail, cond.op, cond.bound)
+    from predictors.local_latency import LOCAL_MODEL_SPACES
+    from predictors.objectives import is_local_latency
+
+    if is_local_latency(cond):  # measured on this machine: any space with a local latency model
+        if space.name not in LOCAL_MODEL_SPACES:
+            raise InvalidChoiceError("space", space.name, LOCAL_MODEL_SPACES)
+        if kind != "constraint":
+            raise NagInputError(f"{field_name}: {text!r} is a cost; accepted: --constraint latency:local<=MS")
+        return cond
     accepted = targets_of(space.name)
     if not accepted:
         raise InvalidChoiceError("space", space.name, guided_spaces())
@@ -129,7 +138,14 @@ def check_condition(space, cond: Condition, field_name: str, text: str) -> None:
         NagInputError: a bound outside the space's reachable range (field ``field_name``).
     """
     from nag.benchmarks import get_benchmark
+    from predictors.objectives import is_local_latency
 
+    if is_local_latency(cond):  # measured here: no table gives its range
+        if cond.bound is not None and not cond.bound > 0:
+            raise NagInputError(
+                f"{field_name}: {text!r} bounds a latency; accepted: latency:local<=MS with MS > 0"
+            )
+        return
     if cond.target == "accuracy" and cond.qualifier:
         get_benchmark(space.name).resolve_dataset(cond.qualifier)
     if cond.target in ("latency", "energy"):
@@ -213,6 +229,7 @@ def design(
     predictors: Sequence[Any] = (),
     progress: Callable[[str], None] | None = None,
     transfer_from: Sequence[str] | str | None = None,
+    local_latency: dict[str, Any] | None = None,
 ) -> DesignResult:
     """``n`` architectures generated for ``request`` (see the module docstring).
 
@@ -238,6 +255,8 @@ def design(
             objective is a transfer prior (`predictors.objectives.transfer_accuracy_target`) adapted from
             ``n_train >= 0`` target labels instead of a predictor trained on them; ``info["transfer"]`` then says
             which sources were used and what building the prior cost.
+        local_latency: how ``latency:local`` is measured (keyword arguments of
+            `predictors.objectives.local_latency_target`: ``backend``, ``input_size``, ``module_kwargs``, ...).
 
     Returns:
         A `DesignResult` with per-architecture predicted and true values.
@@ -282,18 +301,22 @@ def design(
                             "with --maximize accuracy:<dataset> first")  # fmt: skip
     if request.constraints:
         say("fitting the constraints' models")
-    cons = [build_target(space, c, model, kind="constraint") for c in request.constraints]
+    cons = [build_target(space, c, model, kind="constraint", seed=seed, **(local_latency or {}))
+            for c in request.constraints]  # fmt: skip
     say("sampling with guidance")
     terms = [objective(t.guide, scale=guidance_scale, schedule=sched, name=str(t.condition)) for t in objs]
     for c in cons:
         width = 0.05 * max(abs(c.condition.bound), 1e-6)
-        terms.append(constraint_term(c.guide, c.condition.bound, c.condition.op, width=width,
+        terms.append(constraint_term(c.guide, c.condition.bound, c.condition.op, width=width, margin=c.margin,
                                      scale=constraint_scale, schedule=sched, name=str(c.condition)))  # fmt: skip
 
     def feasible(archs):
         ok = np.ones(len(archs), dtype=bool)
-        for c in cons:
-            ok &= c.condition.satisfied(c.predict(archs))
+        for (
+            c
+        ) in cons:  # a prediction must clear the bound by the target's margin (0 but for measured targets)
+            shift = c.margin if c.condition.upper else -c.margin
+            ok &= c.condition.satisfied(c.predict(archs) + shift)
         return ok
 
     rank = (lambda archs: sum(t.predict(archs) for t in objs)) if objs else None

@@ -38,6 +38,7 @@ from predictors.measure import (
     Clock,
     LatencyCache,
     LatencyMeasurement,
+    measure_latency,
     measure_module,
     pinned_threads,
     resolve_clock,
@@ -187,6 +188,8 @@ class MBV3LatencyTable(LocalLatencyModel):
         self.fixed_ms = float(fixed_ms)
         self.settings = dict(settings or {})
         self.a, self.b = 0.0, 1.0
+        #: whole networks measured to calibrate the table (``{arch text: ms}``), kept in every `fit`
+        self.calibration: dict[str, float] = {}
         # the sum is linear in the slot one-hots: weight[node, op] = ms of that op at that slot (skip: 0)
         ops = self.space.ops
         w = torch.zeros(self.space.max_nodes, len(ops), dtype=torch.float64)
@@ -283,6 +286,8 @@ class MBV3LatencyTable(LocalLatencyModel):
         cache.misses += len(missing)
         cache.hits += len(entries) - len(missing)
         table = np.zeros((NUM_STAGES, 2, len(KERNEL_SIZES), len(EXPAND_RATIOS)))
+        # what measuring the table cost (each round measures every entry; cached entries: their original cost)
+        measure_s = rounds * sum(float(got[n].wall_s) for n in entries)  # type: ignore[union-attr]
         fixed = 0.0
         for n, (index, _, _) in entries.items():
             ms = got[n].median_ms  # type: ignore[union-attr]
@@ -290,7 +295,7 @@ class MBV3LatencyTable(LocalLatencyModel):
                 fixed += ms
             else:
                 table[index] = ms
-        return cls(table, fixed, {**settings, "rounds": rounds})
+        return cls(table, fixed, {**settings, "rounds": rounds, "measure_s": measure_s})
 
     # ------------------------------------------------------------------ model
     def raw_sum(self, archs: Sequence[Any]) -> np.ndarray:
@@ -306,21 +311,71 @@ class MBV3LatencyTable(LocalLatencyModel):
             )
         return out
 
+    def calibrate(
+        self, cache: LatencyCache | None = None, warmup: int = 10, repeats: int = 30, rounds: int = 3
+    ) -> MBV3LatencyTable:
+        """Measure three whole networks (the smallest, a middle and the largest of the space: every layer
+        ``k3 e3`` at depth 2, ``k5 e4`` at depth 3, ``k7 e6`` at depth 4) with the table's settings and `fit` on
+        them: the block sum misses the glue between modules (it reads 0.6-0.8 of a network's latency here), so
+        an uncalibrated table would call too many networks fast. Each keeps its fastest of ``rounds`` medians, as
+        the table's entries do (one slow stretch of a shared machine would otherwise bend the line); they stay in
+        every later `fit` and are cached with the table."""
+        from nag.spaces.mbv3 import MAX_DEPTH, NUM_LAYERS, NUM_STAGES, MBV3Arch
+
+        st = self.settings
+        if not st:
+            raise NagRuntimeError("MBV3LatencyTable.calibrate: the table has no measurement settings")
+        cache = cache if cache is not None else LatencyCache()
+        keep = ("backend", "threads", "clock", "input_size", "num_classes", "module_kwargs")
+        out = {}
+        for k, e, d in ((3, 3, 2), (5, 4, 3), (7, 6, MAX_DEPTH)):
+            arch = self.space.normalise(
+                MBV3Arch(ks=(k,) * NUM_LAYERS, e=(e,) * NUM_LAYERS, d=(d,) * NUM_STAGES)
+            )
+            text = self.space.format(arch)
+            key = LatencyCache.make_key(
+                {
+                    "space": "mbv3",
+                    "table_entry": f"calibration {text}",
+                    "rounds": rounds,
+                    **{f: st[f] for f in keep},
+                }
+            )
+            m = cache.get(key)
+            if m is None:
+                runs = [
+                    measure_latency(self.space, arch, backend=st["backend"], input_size=tuple(st["input_size"]),
+                                    num_classes=st["num_classes"], threads=st["threads"], warmup=warmup,
+                                    repeats=repeats, clock=st["clock"], module_kwargs=st["module_kwargs"] or None)
+                    for _ in range(rounds)
+                ]  # fmt: skip
+                m = min(runs, key=lambda r: r.median_ms)
+                m = LatencyMeasurement(**{**m.to_dict(), "wall_s": sum(r.wall_s for r in runs)})
+                cache.put(key, m)
+            out[text] = float(m.median_ms)
+            self.settings["measure_s"] = float(self.settings.get("measure_s", 0.0)) + float(m.wall_s)
+        self.calibration = out
+        return self.fit({})
+
     def fit(self, measured: Mapping[str, float]) -> MBV3LatencyTable:
-        """Least-squares ``measured ≈ a + b · raw_sum`` over measured networks (``{arch text: ms}``).
+        """Robust (Theil-Sen) line ``measured ≈ a + b · raw_sum`` over measured networks (``{arch text: ms}``) and the
+        `calibration` networks.
 
         With fewer than 3 networks, or a non-positive fitted slope, only a ratio ``b`` is fitted (``a = 0``); with
         none the table sum is used as is.
         """
-        archs, y = self._parse_measured(measured)
+        archs, y = self._parse_measured({**self.calibration, **measured})
         if len(y) == 0:
             self.a, self.b = 0.0, 1.0
             return self
         r = self.raw_sum(archs)
         if len(y) >= 3 and np.ptp(r) > 0:
-            b, a = np.polyfit(r, y, 1)
+            # Theil-Sen: one network timed during a slow stretch of a shared machine does not tilt the line
+            from scipy.stats import theilslopes
+
+            b = float(theilslopes(y, r).slope)
             if b > 0:
-                self.a, self.b = float(a), float(b)
+                self.a, self.b = float(np.median(y - b * r)), b
                 return self
         self.a, self.b = 0.0, float(np.median(y / r))
         return self
@@ -344,6 +399,7 @@ class MBV3LatencyTable(LocalLatencyModel):
             "a": self.a,
             "b": self.b,
             "settings": self.settings,
+            "calibration": self.calibration,
         }
 
     @classmethod
@@ -351,6 +407,7 @@ class MBV3LatencyTable(LocalLatencyModel):
         """Inverse of `to_dict`."""
         m = cls(np.array(d["table"]), d["fixed_ms"], d.get("settings"))
         m.a, m.b = float(d.get("a", 0.0)), float(d.get("b", 1.0))
+        m.calibration = {str(k): float(v) for k, v in (d.get("calibration") or {}).items()}
         return m
 
     def extra_repr(self) -> str:
@@ -387,8 +444,9 @@ def local_latency_model(
     module_kwargs: Mapping[str, Any] | None = None,
     cache: LatencyCache | None = None,
 ) -> LocalLatencyModel:
-    """The local latency model of ``space``, unfitted: NB201 -> `NB201LocalLatency` (prior only; measure
-    `NB201LocalLatency.reference_archs` and `fit`), mbv3 -> `MBV3LatencyTable.measure` (measures the table now).
+    """The local latency model of ``space``: NB201 -> `NB201LocalLatency` (prior only, unfitted; measure
+    `NB201LocalLatency.reference_archs` and `fit`), mbv3 -> `MBV3LatencyTable.measure` then
+    `MBV3LatencyTable.calibrate` (measures the table and three whole networks now, a few seconds at 32 px).
 
     Raises:
         InvalidChoiceError: a space without a local model (field ``space``; accepted `LOCAL_MODEL_SPACES`).
@@ -410,5 +468,5 @@ def local_latency_model(
             clock=clock,
             module_kwargs=module_kwargs,
             cache=cache,
-        )
+        ).calibrate(cache, warmup=warmup, repeats=repeats)
     raise InvalidChoiceError("space", name, LOCAL_MODEL_SPACES)

@@ -34,6 +34,8 @@ __all__ = [
     "accuracy_target",
     "transfer_accuracy_target",
     "latency_target",
+    "local_latency_target",
+    "is_local_latency",
     "params_target",
     "check_predictor_task",
 ]
@@ -78,6 +80,8 @@ class Target:
             clipped to it (`shown`), never used clipped (ranking needs the model's full order).
         calibration: maps `predict`'s values into the labels' scale for display (accuracy: isotonic regression of
             the training labels on the predictions; a ranking-trained ensemble's raw outputs overshoot at the top).
+        margin: for a constraint, how far inside the bound the guidance aims and the predicted value must lie (in
+            ``unit``; a measured target's model error: `local_latency_target`).
     """
 
     condition: Condition
@@ -89,6 +93,7 @@ class Target:
     info: dict[str, Any] = field(default_factory=dict)
     valid: tuple[float, float] = (-np.inf, np.inf)
     calibration: Callable[[np.ndarray], np.ndarray] | None = None
+    margin: float = 0.0
 
     def shown(self, values: np.ndarray) -> np.ndarray:
         """``values`` (``K`` predictions of `predict`) for display: through `calibration` where the target has one
@@ -353,6 +358,96 @@ def latency_target(space, condition: Condition, diffusion, *, dataset: str = "ci
     )
 
 
+#: The qualifier of a latency measured on this machine (``latency:local<=4``).
+LOCAL = "local"
+
+
+def is_local_latency(condition: Condition) -> bool:
+    """Whether ``condition`` is ``latency:local`` (this machine, measured; `local_latency_target`)."""
+    return condition.target == "latency" and condition.qualifier == LOCAL
+
+
+def local_latency_target(
+    space,
+    condition: Condition,
+    diffusion,
+    *,
+    backend: str = "torch",
+    input_size: int = 32,
+    num_classes: int = 10,
+    threads: int = 1,
+    module_kwargs: dict[str, Any] | None = None,
+    n_measure: int = 10,
+    seed: int = 0,
+    cache: Any = None,
+) -> Target:
+    """``latency:local`` on NB201 or MobileNetV3: this machine's latency (ms, batch 1, `predictors.measure`).
+
+    The space's local latency model (`predictors.local_latency.local_latency_model`: NB201's meta-learned device
+    prior, MobileNetV3's per-block table with its three calibration networks) is fitted on ``n_measure`` networks
+    measured here (NB201: the prior's reference cells; MobileNetV3: seeded samples of the space) and guides through
+    the denoiser's posterior graph; ``truth`` *measures* each generated network (cached per architecture and
+    setting in ``~/.cache/nag/latency_local.json``), so a report's feasibility is measured, not predicted.
+
+    Args:
+        input_size: height and width of the input image (3 channels). ``module_kwargs``: options of the space's
+            network builder (e.g. ``{"width_mult": 0.5}``); ``num_classes``: the classifier's outputs.
+        backend / threads: how latency is measured (`predictors.measure.BACKENDS`).
+        n_measure: networks measured to fit the model (>= 2).
+    """
+    from predictors.local_latency import NB201LocalLatency, local_latency_model
+    from predictors.measure import LatencyCache
+
+    if n_measure < 2:
+        raise InvalidChoiceError("n_measure", n_measure, ["an integer >= 2"])
+    t0 = time.perf_counter()
+    if cache is None:
+        from pathlib import Path
+
+        cache = LatencyCache(str(Path.home() / ".cache" / "nag" / "latency_local.json"))
+    kw = dict(backend=backend, input_size=(3, input_size, input_size), num_classes=num_classes, threads=threads,
+              module_kwargs=dict(module_kwargs or {}) or None)  # fmt: skip
+    model = local_latency_model(space.name, cache=cache, **kw)
+
+    def measure(archs: Sequence[Any]) -> np.ndarray:
+        return np.array([cache.measure(space, a, **kw).median_ms for a in archs], dtype=np.float64)
+
+    # first fit: NB201's prior on its reference cells, MobileNetV3's table on its calibration networks; then half
+    # the measurements go where the answer is decided: networks generated towards the bound by that first model
+    # (a line fitted on random networks is off in the tail the bound picks)
+    archs = model.reference_archs(max(2, n_measure // 2)) if isinstance(model, NB201LocalLatency) else []
+    if archs:
+        model.fit({space.format(a): float(v) for a, v in zip(archs, measure(archs), strict=True)})
+    if condition.bound is not None and diffusion is not None:
+        from nag.diffusion.sampler import sample
+        from nag.guidance import constraint
+
+        def rel(g):
+            return model(g.X.double()).to(g.X.dtype) / condition.bound
+
+        term = constraint(on_denoised(diffusion, rel), 1.0, condition.op, width=0.05, scale=100.0)
+        pilot = sample(diffusion, space, n_measure - len(archs), guidance=[term], seed=seed)
+        seen = set(archs)
+        archs += [a for a in pilot.archs if a is not None and a not in seen and not seen.add(a)]
+    if len(archs) < n_measure:
+        archs += [a for a in space.sample(n_measure, seed=seed) if a not in set(archs)][
+            : n_measure - len(archs)
+        ]
+    y = measure(archs)
+    model.fit({space.format(a): float(v) for a, v in zip(archs, y, strict=True)})
+    # the model's relative error on what it was fitted to (robust spread), at least 3%: the guidance aims that far
+    # inside the bound and a prediction must clear it, so that what the model gets wrong still measures feasible
+    r = np.log(y) - np.log(np.maximum(model.predict(archs), 1e-9))
+    sigma = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), 0.03)
+    margin = float(abs(condition.bound) * (1 - np.exp(-sigma))) if condition.bound is not None else 0.0
+    info = {"metric": "latency_local", "backend": backend, "threads": threads, "input_size": input_size,
+            "module_kwargs": dict(module_kwargs or {}), "measured_to_fit": n_measure, "relative_error": sigma,
+            "fit_seconds": time.perf_counter() - t0}  # fmt: skip
+    fn = on_denoised(diffusion, lambda g: model(g.X.double()).to(g.X.dtype))
+    return Target(condition, fn, lambda archs: model.predict(list(archs)), measure, "ms", "ms", info, (0.0, np.inf),
+                  margin=margin)  # fmt: skip
+
+
 def params_target(space, condition: Condition, diffusion) -> Target:
     """``params`` on NB201: the exact parameter count in millions (linear in the op one-hots)."""
     fn = on_denoised(diffusion, space.soft_num_params)
@@ -376,6 +471,18 @@ def build_target(
         if isinstance(text, Condition)
         else parse_condition(text, field_name=kind, require_bound=(kind == "constraint"))
     )
+    if is_local_latency(cond):
+        keep = (
+            "backend",
+            "input_size",
+            "num_classes",
+            "threads",
+            "module_kwargs",
+            "n_measure",
+            "seed",
+            "cache",
+        )
+        return local_latency_target(space, cond, diffusion, **{k: v for k, v in kwargs.items() if k in keep})
     _check_space(space, cond.target)
     if cond.target == "accuracy":
         if kwargs.get("transfer_from"):

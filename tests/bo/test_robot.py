@@ -178,17 +178,17 @@ def test_failed_values_are_the_worst_under_either_sign():
 
 
 @pytest.mark.parametrize(
-    ("dataset", "signal", "seed", "old_test", "new_test"),
+    ("dataset", "signal", "seed", "old_test", "new_test", "random_mean"),
     [
         # CIFAR-10 signal (RoBoT protocol): seed 4's phase 1 never left the synflow-negative region (best BO value
         # 73.87 against 84.75 in the other seeds) and the greedy phase walked that ranking
-        ("cifar10", "cifar10", 4, 86.82, 94.37),
+        ("cifar10", "cifar10", 4, 86.82, 94.37, 93.02),
         # target signal: seed 6's best weight puts jacob_cov at -1, so the 341 cells whose jacob_cov failed (output
         # disconnected, 0.83 %) came right after its top-1 and the greedy phase queried 13 of them
-        ("ImageNet16-120", "target", 6, 28.60, 46.48),
+        ("ImageNet16-120", "target", 6, 28.60, 46.48, 43.29),
     ],
 )
-def test_collapsing_seeds_no_longer_collapse(bench, dataset, signal, seed, old_test, new_test):
+def test_collapsing_seeds_no_longer_collapse(bench, dataset, signal, seed, old_test, new_test, random_mean):
     """The seeds that collapsed with the reference settings reach the signal's best cell with the defaults, above
     random search's mean at 20 queries (93.02 / 43.29, target signal); the reference settings still collapse."""
     metrics = nb201_metric_matrix(dataset, benchmark=bench)
@@ -196,6 +196,8 @@ def test_collapsing_seeds_no_longer_collapse(bench, dataset, signal, seed, old_t
     test = bench.column(dataset, "test_acc")
     old = robot_search(metrics, sig, 20, seed=seed, names=tuple(ROBOT_METRICS), **REFERENCE_OPTIONS)
     new = robot_search(metrics, sig, 20, seed=seed, names=tuple(ROBOT_METRICS))
-    assert test[old.pick] == pytest.approx(old_test, abs=0.01)
+    # the reference settings collapse far below random search (the exact collapsed cell moves with the BoTorch /
+    # SciPy release: 28.60 and 28.00 on ImageNet16-120 have both been seen), the defaults do not
+    assert test[old.pick] < old_test + 1.0 and test[old.pick] < random_mean - 5.0
     assert test[new.pick] == pytest.approx(new_test, abs=0.01)
     assert new.pick_signal >= sig.max() - 1e-6  # the signal's maximum
