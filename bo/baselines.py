@@ -206,6 +206,37 @@ def _f(v: float | None) -> float:
     return -math.inf if v is None else v
 
 
+#: RoBoT's options on a training oracle besides `bo.robot.robot_steps`'s, with their defaults (see `RobotMethod`).
+LIVE_ROBOT_OPTIONS: dict[str, Any] = {"pool": 256, "zc_metrics": ""}
+
+
+def check_live_robot_options(options: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
+    """``pool`` (an integer >= 2) and ``zc_metrics`` (registered names, comma-separated or a list; default
+    `bo.live_metrics.DEFAULT_LIVE_METRICS`) of a live RoBoT run, checked.
+
+    Raises:
+        InvalidChoiceError: naming ``pool`` or ``zc_metrics`` and what is accepted.
+    """
+    from bo.live_metrics import DEFAULT_LIVE_METRICS
+    from predictors.zero_cost import list_metrics
+
+    pool = options.get("pool", LIVE_ROBOT_OPTIONS["pool"])
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 2:
+        raise InvalidChoiceError("pool", pool, ["an integer >= 2"])
+    metrics = options.get("zc_metrics") or DEFAULT_LIVE_METRICS
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [m for m in metrics if m not in list_metrics()]
+    if bad or not metrics:
+        raise InvalidChoiceError("zc_metrics", ",".join(bad), list_metrics())
+    return pool, tuple(metrics)
+
+
+def _finite(signal: float | None) -> float:
+    """A signal RoBoT's GP can take: a failed query (``None`` / NaN) counts as 0 (accuracy of nothing learnt)."""
+    return float(signal) if signal is not None and math.isfinite(signal) else 0.0
+
+
 class RobotMethod:
     """RoBoT (He et al., ICLR 2024; `bo.robot.robot_search`) as a harness method, on a benchmark with a
     training-free metric matrix (`BenchmarkSpec.training_free`, e.g. NAS-Bench-201).
@@ -217,11 +248,21 @@ class RobotMethod:
     ``state.method_state``; the harness evaluates, caches and charges every query as for any method. The metric
     tables are precomputed (NAS-Bench-Suite-Zero); their compute time is unknown and reported as such.
 
+    **On the user's task** (a `bo.oracles.TrainingOracle`, ``nag search --data ... --method robot``) no table exists:
+    RoBoT runs online (`bo.robot.robot_steps`, one trained query at a time) over a seeded pool of ``pool`` uniform
+    samples of the space, whose training-free metrics are computed live on the task's own minibatch
+    (`bo.live_metrics.LiveMetrics`; ``zc_metrics``, default `bo.live_metrics.DEFAULT_LIVE_METRICS`) and charged
+    their measured seconds (``training_free_metrics_s``). Cheap constraints are measured as RoBoT checks a weight's
+    ranking (cached latency), the ruled-out candidates handed to the harness before the query so that it books them.
+    The pool, the metric records and the queries are in the run's state: a resumed run replays the coroutine on
+    the signals it already has and recomputes nothing.
+
     Args:
-        domain: a space whose benchmark has a training-free metric matrix.
-        oracle: a `BenchmarkOracle` (a table of the signal over the whole space).
+        domain: a space whose benchmark has a training-free metric matrix, or any space of a training oracle.
+        oracle: a `BenchmarkOracle` (a table of the signal over the whole space) or a `TrainingOracle`.
         options: keyword options of `bo.robot.robot_search` other than the data, budget and seed (e.g.
-            ``normalisation``, ``bo_iters``, ``acq_optimiser``); omitted ones keep `robot_search`'s defaults.
+            ``normalisation``, ``bo_iters``, ``acq_optimiser``); omitted ones keep `robot_search`'s defaults. On a
+            training oracle also ``pool`` (candidates, default 256) and ``zc_metrics`` (comma-separated names).
     """
 
     name = "robot"
@@ -231,9 +272,14 @@ class RobotMethod:
     def __init__(self, domain: Domain, oracle: Oracle, **options: Any) -> None:
         import inspect
 
+        from bo.live_metrics import supports_live_metrics
         from bo.robot import robot_search
         from nag.benchmarks import find_spec, metric_matrix_spaces
 
+        self.live = supports_live_metrics(oracle)
+        if self.live:
+            self._init_live(domain, oracle, options)
+            return
         spec = find_spec(domain.space.name)
         if spec is None or not spec.training_free:  # RoBoT needs a training-free metric matrix
             raise InvalidChoiceError("space", domain.space.name, metric_matrix_spaces())
@@ -319,6 +365,8 @@ class RobotMethod:
         }
 
     def propose(self, state: BOState, q: int, rng: np.random.Generator) -> list[Arch]:
+        if self.live:  # one query at a time: RoBoT's next weight needs the last signal
+            return self._propose_live(state)
         ms = state.method_state
         if "plan" not in ms:
             ms.update(self._plan(state))
@@ -334,5 +382,105 @@ class RobotMethod:
         return [self.domain.space.parse(t) for t in texts]
 
     def observe(self, state: BOState, archs: Sequence[Arch], evaluations: Sequence[Evaluation]) -> None:
-        """The plan is fixed; it moves on by the architectures the harness walked."""
+        """The plan is fixed; it moves on by the architectures the harness walked. Live: the query's signal goes
+        to the coroutine, which answers with the next architecture."""
+        if self.live:
+            self._observe_live(state, archs, evaluations)
+            return
         state.method_state["pos"] += len(archs)
+
+    # ------------------------------------------------------------------ live (a training oracle)
+    def _init_live(self, domain: Domain, oracle: Oracle, options: dict[str, Any]) -> None:
+        import inspect
+
+        from bo.robot import robot_steps
+
+        if options.pop("transfer_from", None):
+            raise InvalidChoiceError("transfer_from", "with a training oracle", ["a benchmark oracle"])
+        pool, metrics = check_live_robot_options(options)
+        options.pop("pool", None)
+        options.pop("zc_metrics", None)
+        fixed = ("metrics", "budget", "seed", "normalised", "names", "allowed", "init_weights")
+        accepted = [p for p in inspect.signature(robot_steps).parameters if p not in fixed]
+        for k in options:
+            if k not in accepted:
+                raise InvalidChoiceError("option", k, [*accepted, "pool", "zc_metrics"])
+        self.domain, self.oracle, self.options = domain, oracle, options
+        self.pool_size, self.zc_metrics = pool, tuple(metrics)
+        self._steps: Any = None  # the coroutine, rebuilt from the state in a new process
+        self._next: tuple[int, str] | None = None
+        self._archs: list[Arch] = []
+        self._ruled_out: list[Arch] = []
+
+    def _start_live(self, state: BOState) -> None:
+        """Pool, live metrics and the coroutine; a resumed run's queries are replayed into it."""
+        from bo.live_metrics import LiveMetrics
+        from bo.robot import robot_steps
+
+        ms, sp = state.method_state, self.domain.space
+        if "pool" not in ms:
+            drawn = self.domain.sample(4 * self.pool_size, np.random.default_rng(state.config.seed))
+            texts = list(dict.fromkeys(sp.format(a) for a in drawn))[: self.pool_size]
+            ms["pool"] = texts
+        self._archs = [sp.parse(t) for t in ms["pool"]]
+        live = LiveMetrics(self.oracle, self.zc_metrics)
+        live.load(ms.get("zc_live"))
+        live.ensure(self._archs)
+        ms["zc_live"] = live.dump()
+        state.one_off_cost_s["training_free_metrics_s"] = live.seconds(self._archs)
+        metrics = live.values(self._archs).T  # M x K
+        allowed = None
+        if self.oracle.cheap_constraints:
+            from bo.candidates import ConstraintScreen
+
+            screen = ConstraintScreen(self.oracle.cheap_constraints, sp)
+
+            def allowed(i: int) -> bool | None:
+                a = self._archs[i]
+                if screen.rules_out(a):
+                    return None
+                m = self.oracle.measure([a])[0]
+                screen.add(a, m.values)
+                if not m.feasible:
+                    self._ruled_out.append(a)
+                return m.feasible
+
+        self._steps = robot_steps(metrics, state.config.budget, seed=state.config.seed,
+                                  names=self.zc_metrics, allowed=allowed, **self.options)  # fmt: skip
+        self._advance(None)
+        known = {t: s for t, s in zip(state.archs, state.signals, strict=True)}
+        while self._next is not None and ms["pool"][self._next[0]] in known:  # resume: replay
+            self._advance(_finite(known[ms["pool"][self._next[0]]]))
+        rejected = set(state.rejected_archs)
+        self._ruled_out = [a for a in self._ruled_out if sp.format(a) not in rejected]
+
+    def _advance(self, signal: float | None) -> None:
+        try:
+            self._next = next(self._steps) if signal is None else self._steps.send(signal)
+        except StopIteration as stop:
+            self._next = None
+            self._result = stop.value
+
+    def _propose_live(self, state: BOState) -> list[Arch]:
+        if self._steps is None:
+            self._start_live(state)
+        if self._next is None:
+            state.method_state["phase"] = []
+            return []
+        i, phase = self._next
+        out = [*self._ruled_out, self._archs[i]]
+        state.method_state["phase"] = ["rejected"] * len(self._ruled_out) + [phase]
+        self._ruled_out = []
+        return out
+
+    def _observe_live(self, state: BOState, archs: Sequence[Arch], evaluations: Sequence[Evaluation]) -> None:
+        if self._next is None:
+            return
+        want = state.method_state["pool"][self._next[0]]
+        sp = self.domain.space
+        for a, ev in zip(archs, evaluations, strict=True):
+            if sp.format(a) == want:
+                self._advance(_finite(ev.signal))
+                if self._next is None and getattr(self, "_result", None) is not None:
+                    state.method_state["best_weights"] = self._result.best_weights.tolist()
+                return

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +70,7 @@ __all__ = [
     "nb201_metric_matrix",
     "nb201_signal",
     "robot_search",
+    "robot_steps",
     "signal_ceiling",
     "signal_maximisers",
     "source_weights",
@@ -613,6 +614,54 @@ def robot_search(
     Returns:
         A `RobotResult`.
     """
+    sig = np.asarray(signal, dtype=np.float64)
+    k = np.asarray(metrics).shape[1] if np.ndim(metrics) == 2 else -1
+    if sig.shape != (k,):
+        raise ValueError(f"signal: expected shape ({k},), got {sig.shape}")
+    if not np.isfinite(sig).all():
+        raise ValueError("signal: must be finite for every architecture")
+    steps = robot_steps(
+        metrics, budget, seed=seed, bo_iters=bo_iters, normalisation=normalisation, beta=beta, n_init=n_init,
+        acq_optimiser=acq_optimiser, n_candidates=n_candidates, gp=gp, normalised=normalised, names=names,
+        failed=failed, bo_iters_factor=bo_iters_factor, init=init, allowed=allowed, init_weights=init_weights,
+    )  # fmt: skip
+    try:
+        i, _ = next(steps)
+        while True:
+            i, _ = steps.send(float(sig[i]))
+    except StopIteration as stop:
+        res: RobotResult = stop.value
+    if cost is not None:
+        res.query_cost_s = float(np.nansum(np.asarray(cost, dtype=np.float64)[res.queried]))
+    res.metric_cost_s = float(metric_cost_s) if metric_cost_s is not None else 0.0
+    res.metric_cost_known = metric_cost_s is not None
+    return res
+
+
+def robot_steps(
+    metrics: np.ndarray,
+    budget: int,
+    seed: int = 0,
+    bo_iters: int | None = None,
+    normalisation: str = "minmax",
+    beta: float = 6.64,
+    n_init: int = 5,
+    acq_optimiser: str = "random_lbfgs",
+    n_candidates: int = 10_000,
+    gp: str = "reference",
+    normalised: bool = False,
+    names: tuple[str, ...] | None = None,
+    failed: str = "worst",
+    bo_iters_factor: float = 2.0,
+    init: str = "metrics",
+    allowed: Callable[[int], bool | None] | None = None,
+    init_weights: np.ndarray | None = None,
+) -> Generator[tuple[int, str], float, RobotResult]:
+    """RoBoT as a coroutine: yields ``(index, phase)`` of each distinct architecture to query and is sent back its
+    signal; returns the `RobotResult` (``query_cost_s`` / ``metric_cost_s`` left at 0). `robot_search` drives it on
+    a signal table; `bo.baselines.RobotMethod` drives it online, one trained query at a time. Arguments as in
+    `robot_search`; every random number comes from ``seed``, so the same signals give the same run.
+    """
     if budget < 1:
         raise ValueError(f"budget: must be >= 1, got {budget}")
     if acq_optimiser not in ACQ_OPTIMISERS:
@@ -628,12 +677,7 @@ def robot_search(
     raw = np.asarray(metrics, dtype=np.float64)
     z = np.nan_to_num(raw, nan=0.0) if normalised else normalise(raw, normalisation)
     fail_mask = ~np.isfinite(raw) if failed == "worst" and not np.isfinite(raw).all() else None
-    sig = np.asarray(signal, dtype=np.float64)
     n_metrics, k = z.shape
-    if sig.shape != (k,):
-        raise ValueError(f"signal: expected shape ({k},), got {sig.shape}")
-    if not np.isfinite(sig).all():
-        raise ValueError("signal: must be finite for every architecture")
     if names is not None and len(names) != n_metrics:
         raise ValueError(f"names: expected {n_metrics} names, got {len(names)}")
     budget = min(budget, k)
@@ -665,11 +709,7 @@ def robot_search(
                 return int(i)
         return None
 
-    def query(i: int, phase: str) -> float:
-        if i not in seen:  # re-queries are free
-            seen.add(i)
-            queries.append(Query(i, float(sig[i]), len(queries) + 1, phase))
-        return float(sig[i])
+    known: dict[int, float] = {}  # re-queries are free: a queried architecture's signal is remembered
 
     ws: list[np.ndarray] = []
     ys: list[float] = []
@@ -706,7 +746,11 @@ def robot_search(
         top = top_of(combined_score(w, z, fail_mask))
         if top is None:  # nothing meets the constraints
             break
-        val = query(top, "bo")
+        if top not in seen:
+            seen.add(top)
+            known[top] = float((yield top, "bo"))
+            queries.append(Query(top, known[top], len(queries) + 1, "bo"))
+        val = known[top]
         ws.append(w)
         ys.append(val)
         if val >= best_y:  # the latest best on ties, as the reference
@@ -718,17 +762,15 @@ def robot_search(
     for i in _ranking(combined_score(best_w, z, fail_mask)):
         if len(seen) >= budget:
             break
-        if ok(int(i)):
-            query(int(i), "greedy")
+        if ok(int(i)) and int(i) not in seen:
+            seen.add(int(i))
+            known[int(i)] = float((yield int(i), "greedy"))
+            queries.append(Query(int(i), known[int(i)], len(queries) + 1, "greedy"))
     if not queries:
         raise ValueError("allowed: no architecture meets the constraints")
 
     best_so_far = np.maximum.accumulate([q.signal for q in queries]).tolist()
     pick = max(queries, key=lambda q: q.signal)  # first queried on ties
-    qcost = 0.0
-    if cost is not None:
-        c = np.asarray(cost, dtype=np.float64)[[q.index for q in queries]]
-        qcost = float(np.nansum(c))
     return RobotResult(
         queries=queries,
         best_so_far=best_so_far,
@@ -738,8 +780,5 @@ def robot_search(
         bo_values=np.asarray(ys),
         best_weights=np.asarray(best_w),
         t0=t0,
-        query_cost_s=qcost,
-        metric_cost_s=float(metric_cost_s) if metric_cost_s is not None else 0.0,
-        metric_cost_known=metric_cost_s is not None,
         rejected=rejected,
     )

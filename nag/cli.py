@@ -1077,6 +1077,11 @@ def _check_method_options(method: str, opts: dict) -> None:
         import dataclasses
 
         optional = {f.name for f in dataclasses.fields(config_type) if "None" in str(f.type)}
+    if method == "robot":  # on a training oracle RoBoT also takes its live pool's options
+        from bo.baselines import LIVE_ROBOT_OPTIONS, check_live_robot_options
+
+        defaults.update(LIVE_ROBOT_OPTIONS)
+        check_live_robot_options({k: v for k, v in opts.items() if k in LIVE_ROBOT_OPTIONS})
     for key, value in opts.items():
         if key not in defaults:
             raise InvalidChoiceError(
@@ -1619,10 +1624,6 @@ def search_cmd(
             from nag.checkpoint import default_checkpoint
 
             method = "diffusion-bo" if default_checkpoint(sp_name).is_file() else "evolution"
-        if data and method == "robot":  # its metric table is the benchmark's task, not the user's
-            raise NagInputError("--method: robot reads a benchmark's training-free metric table, which does not "
-                                "describe --data; accepted with --data: "
-                                + ", ".join(m for m in method_names() if m != "robot"))  # fmt: skip
         if transfer_from and data:
             raise NagInputError("--transfer-from: transfers between a benchmark's datasets; accepted: without "
                                 "--data (the benchmark oracle)")  # fmt: skip
@@ -1632,7 +1633,7 @@ def search_cmd(
             method = "robot" if has_metrics else "diffusion-bo"
         if method not in method_names():
             raise InvalidChoiceError("method", method, ["auto", *method_names()])
-        if method == "robot" and not has_metrics:  # RoBoT needs a training-free metric matrix
+        if method == "robot" and not has_metrics and not data:  # a metric matrix, or live metrics on --data
             raise NagInputError(f"--method: robot needs a training-free metric table, which {sp_name} lacks; "
                                 f"accepted: a space among {', '.join(metric_matrix_spaces())}, or another "
                                 f"method ({', '.join(m for m in method_names() if m != 'robot')})")  # fmt: skip

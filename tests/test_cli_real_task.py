@@ -264,7 +264,7 @@ BAD_SEARCH = [
     (["--module-option", "C=eight"], "--module-option"),
     (["--module-option", "C=0"], "--module-option"),
     (["--space", "nasbench_graph"], "--space"),
-    (["--method", "robot"], "--method"),
+    (["--method", "robot", "--option", "pool=1"], "pool"),
     (["--dataset", "cifar100"], "--dataset"),
     (["--signal", "val200"], "--signal"),
 ]
@@ -325,3 +325,43 @@ def _refused(args: list[str], field: str, capsys) -> None:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {field}"), (args, err)
     assert "Traceback" not in err and out == ""
+
+
+# ------------------------------------------------------------------------------------------------- RoBoT, live
+def test_robot_runs_on_the_task_with_live_metrics(npz, tmp_path, capsys):
+    """`--method robot` with `--data`: RoBoT online over a seeded pool whose training-free metrics are computed on
+    the task's minibatch (charged their seconds, kept in the state), one trained query at a time, under a latency
+    bound measured here; a run stopped after its second query and resumed makes the same queries."""
+    from bo.loop import resume_search, run_search
+    from bo.oracles import TrainingOracle
+
+    oracle = TrainingOracle("nb201", data=f"npz:{npz}", epochs=1, batch_size=32, module_kwargs={"C": 8, "N": 1},
+                            constraints=["latency:local<=1000"], latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    code, out, err = run([*_search_args(npz, tmp_path / "robot"), "--method", "robot", "--option", "pool=12",
+                          "--constraint", "latency:local<=1000"], capsys)  # fmt: skip
+    # the parser takes the last --method
+    assert code == 0, err
+    state = json.loads((tmp_path / "robot" / "state.json").read_text())
+    ms = state["method_state"]
+    assert len(ms["pool"]) == 12 and len(ms["zc_live"]["records"]) == 12
+    assert set(state["archs"]) <= set(ms["pool"]) and len(set(state["archs"])) == 3
+    assert state["one_off_cost_s"]["training_free_metrics_s"] > 0
+    assert all(r["latency_local"] <= 1000 for r in state["reports"])
+    assert "pick: " in out
+
+    # the same run, stopped after two queries and resumed in a new method instance
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(st):
+        if st.n_queries >= 2:
+            raise Stop
+
+    opts = {"pool": 12}
+    whole = run_search("robot", oracle, 4, seed=5, method_options=opts)
+    with pytest.raises(Stop):
+        run_search(
+            "robot", oracle, 4, seed=5, method_options=opts, run_dir=tmp_path / "r2", callback=stop_after_two
+        )
+    resumed = resume_search(tmp_path / "r2")
+    assert resumed.archs == whole.archs and resumed.signals == whole.signals and len(whole.archs) == 4
