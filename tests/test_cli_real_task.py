@@ -365,3 +365,37 @@ def test_robot_runs_on_the_task_with_live_metrics(npz, tmp_path, capsys):
         )
     resumed = resume_search(tmp_path / "r2")
     assert resumed.archs == whole.archs and resumed.signals == whole.signals and len(whole.archs) == 4
+
+
+SMALL_OPTIONS = {
+    "diffusion-bo": {"n_init": 2, "pool": 16},
+    "bananas": {"n_init": 2, "pool": 16},
+    "robot": {"pool": 8},
+    "evolution": {"population_size": 2, "sample_size": 2},
+    "local": {"n_init": 1},
+}
+
+
+@pytest.mark.parametrize("method", ["random", "evolution", "local", "robot", "diffusion-bo", "bananas"])
+def test_every_method_searches_the_users_task(method, npz, tmp_path):
+    """Every registered method searches a training oracle under a latency bound measured here: 3 distinct trained
+    queries, none over the bound, each with a measured cost; diffusion-BO and RoBoT charge the task's own
+    training-free metrics (never a table's)."""
+    from bo.loop import method_names, run_search
+    from bo.oracles import TrainingOracle
+
+    assert set(method_names()) == {"random", "evolution", "local", "robot", "diffusion-bo", "bananas"}
+    probe = TrainingOracle("nb201", data=f"npz:{npz}", epochs=1, batch_size=32, module_kwargs={"C": 4, "N": 1},
+                           constraints=["latency:local<=1e6"], latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    from nag.spaces import get_space
+
+    lat = sorted(m.values["latency_local"] for m in probe.measure(get_space("nb201").sample(9, seed=1)))
+    bound = lat[6]  # two in three random cells meet it
+    oracle = TrainingOracle("nb201", data=f"npz:{npz}", epochs=1, batch_size=32, module_kwargs={"C": 4, "N": 1},
+                            constraints=[f"latency:local<={bound!r}"], latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
+    st = run_search(method, oracle, 3, seed=2, method_options=SMALL_OPTIONS.get(method))
+    assert st.n_queries == 3 and len(set(st.archs)) == 3
+    assert all(st.feasible) and all(r["latency_local"] <= bound for r in st.reports)
+    assert all(c is not None and c > 0 for c in st.costs)
+    if method in ("diffusion-bo", "robot"):
+        assert st.one_off_cost_s.get("training_free_metrics_s", 0) > 0
