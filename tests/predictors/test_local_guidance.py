@@ -160,3 +160,23 @@ def test_generate_meets_a_measured_latency_bound_on_mbv3(tmp_path, capsys, monke
 def test_generate_local_latency_bad_input(args, field, capsys):
     code, _, err = run(args, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"error: {field}"), err
+
+
+def test_constraint_term_strengthens_only_under_a_tight_bound():
+    from types import SimpleNamespace
+
+    from bo.candidates import DiffusionBO, DiffusionBOConfig
+
+    me = SimpleNamespace(config=DiffusionBOConfig())
+    texts = [SPACE.format(a) for a in SPACE.sample(20, seed=2)]
+
+    def state(feasible: list[bool]) -> BOState:
+        st = _state({})
+        for i, (t, f) in enumerate(zip(texts, feasible, strict=False)):
+            st.measured[f"k{i}"] = {"arch": t, "values": {"latency_local": 1.0}, "feasible": f, "cost_s": 0.1}
+        return st
+
+    base = DiffusionBOConfig().constraint_scale
+    assert DiffusionBO._constraint_scale(me, state([])) == base  # nothing measured yet
+    assert DiffusionBO._constraint_scale(me, state([True, False] * 10)) == base  # a loose bound: half pass
+    assert DiffusionBO._constraint_scale(me, state([False] * 18 + [True] * 2)) == 5 * base  # a tight one
