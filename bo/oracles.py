@@ -960,6 +960,15 @@ class TrainingOracle(Oracle):
             self.__dict__["_local_model"] = model
         return self.__dict__["_local_model"]
 
+    def _measurer(self):
+        """The process latency is measured in (`predictors.measure.IsolatedMeasurer`): this process trains
+        networks, which slows its own timings down as a search goes on."""
+        if "_c_measurer" not in self.__dict__:
+            from predictors.measure import IsolatedMeasurer
+
+            self.__dict__["_c_measurer"] = IsolatedMeasurer()
+        return self.__dict__["_c_measurer"]
+
     def measure(self, archs: Sequence[Arch]) -> list[Measurement]:
         """The cheap constraints measured on this machine (no training): latency of the untrained network at batch
         1 (cached per architecture and setting, so never measured twice), parameters and FLOPs counted; charged
@@ -973,6 +982,7 @@ class TrainingOracle(Oracle):
                 m = self._cache().measure(
                     self.space, a, backend=self.latency_backend, input_size=(3, *self.input_hw),
                     num_classes=self.num_classes, threads=self.latency_threads, module_kwargs=self.module_kwargs,
+                    measurer=self._measurer(),
                 )  # fmt: skip
                 vals["latency_local"] = float(m.median_ms)
                 spent += float(m.wall_s)

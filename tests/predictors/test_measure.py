@@ -229,3 +229,26 @@ def test_onnxruntime_matches_torch(name, arch, size, kwargs) -> None:
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
     m = measure_latency(space, arch, backend="onnxruntime", input_size=size, module_kwargs=kwargs, **FAST)
     assert m.backend == "onnxruntime" and m.median_ms > 0 and m.onnxruntime_version
+
+
+def test_isolated_measurer_measures_in_its_own_process(tmp_path):
+    """`IsolatedMeasurer`: the measurement happens in a spawned process (one per measurer, reused), comes back as
+    the same record `measure_latency` makes, and goes through the cache like any other."""
+    import pickle
+
+    from predictors.measure import IsolatedMeasurer
+
+    kw = dict(input_size=(3, 16, 16), module_kwargs=TINY_NB201, **FAST)
+    with IsolatedMeasurer() as iso:
+        m1 = iso.measure("nb201", CELL, **kw)
+        pid = next(iter(iso._pool._processes))
+        m2 = iso.measure("nb201", CELL, **kw)
+        assert next(iter(iso._pool._processes)) == pid  # one worker for the whole run
+        assert pickle.loads(pickle.dumps(iso))._pool is None  # a copy starts its own
+        cache = LatencyCache(tmp_path / "c.json")
+        m3 = cache.measure("nb201", CELL, measurer=iso, **kw)
+        assert cache.misses == 1 and cache.measure("nb201", CELL, measurer=iso, **kw) == m3
+    assert pid != __import__("os").getpid()
+    for m in (m1, m2, m3):
+        assert isinstance(m, LatencyMeasurement) and m.median_ms > 0 and m.repeats == FAST["repeats"]
+    assert iso._pool is None
