@@ -584,43 +584,85 @@ class LatencyCache:
 
 
 # ---------------------------------------------------------------------- a clean process for measuring
-def _measure_in_worker(space: str, arch_text: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    torch.set_num_threads(int(kwargs.get("threads", 1)))
-    sp = _resolve_space(space)
-    return measure_latency(sp, sp.parse(arch_text), **kwargs).to_dict()
+def _worker_main() -> None:
+    """The measuring process (``python -m predictors.measure``): one JSON request per line on stdin
+    (``{"space", "arch", "kwargs"}``), one JSON line back on stdout (the measurement, or ``{"error": ...}``)."""
+    import sys
+
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing else may write to the answer channel
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            kw = dict(req["kwargs"])
+            torch.set_num_threads(int(kw.get("threads", 1)))
+            sp = _resolve_space(req["space"])
+            ans = measure_latency(sp, sp.parse(req["arch"]), **kw).to_dict()
+        except Exception as e:  # noqa: BLE001 - sent back and raised in the caller
+            ans = {"error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(ans) + "\n")
+        out.flush()
 
 
 class IsolatedMeasurer:
-    """Measures latency in a separate, long-lived process that does nothing else (started on first use with the
-    ``spawn`` method, so it inherits no state of this one).
+    """Measures latency in a separate, long-lived process that does nothing else (``python -m
+    predictors.measure``, started on first use, talking JSON lines over a pipe: it inherits no state of this one,
+    and a caller's script needs no ``if __name__ == "__main__"`` guard).
 
     A search that trains networks in its own process times them slower and slower: after six Lightning trainings
     the same untrained MobileNetV3 networks read 10 % slower in that process, and in 200-s MobileNetV3 searches
     only 17 % of the 550 networks measured in the search process met the median latency of 50 random networks
     measured at its start (about half should), so random search paid 14 measurements per query. A process that
-    only measures keeps one scale for the whole run. Its start-up (a torch import, ~3 s) is paid
-    once; each call adds a few ms of inter-process transfer. Usable as a context manager; `close` ends the process.
+    only measures keeps one scale for the whole run. Its start-up (a torch import, ~3 s) is paid once; each call
+    adds a few ms of transfer. Usable as a context manager; `close` ends the process.
     """
 
     def __init__(self) -> None:
-        self._pool: Any = None
+        self._proc: Any = None
 
     def measure(self, space: SearchSpace | str, arch: Any, **kwargs: Any) -> LatencyMeasurement:
         """`measure_latency(space, arch, **kwargs)` in the worker process."""
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+        import subprocess
+        import sys
 
         sp = _resolve_space(space)
         text = sp.format(_resolve_arch(sp, arch))
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-        d = self._pool.submit(_measure_in_worker, sp.name, text, dict(kwargs)).result()
+        if self._proc is None or self._proc.poll() is not None:
+            root = str(Path(__file__).resolve().parents[1])
+            env = dict(
+                os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+            )
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "predictors.measure"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True, env=env,
+            )  # fmt: skip
+        kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+        self._proc.stdin.write(json.dumps({"space": sp.name, "arch": text, "kwargs": kw}, default=str) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise NagRuntimeError(
+                f"latency measurement: the measuring process ended (exit {self._proc.poll()})"
+            )
+        d = json.loads(line)
+        if "error" in d:
+            raise NagRuntimeError(f"latency measurement: {d['error']}")
         return LatencyMeasurement.from_dict(d)
 
+    @property
+    def pid(self) -> int | None:
+        """The measuring process's id (``None`` before the first measurement)."""
+        return None if self._proc is None else self._proc.pid
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self._proc.kill()
+            self._proc = None
 
     def __enter__(self) -> IsolatedMeasurer:
         return self
@@ -628,5 +670,13 @@ class IsolatedMeasurer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
     def __getstate__(self) -> dict[str, Any]:  # a copy (e.g. for a Ray or process worker) starts its own
-        return {"_pool": None}
+        return {"_proc": None}
+
+
+if __name__ == "__main__":
+    _worker_main()

@@ -241,14 +241,16 @@ def test_isolated_measurer_measures_in_its_own_process(tmp_path):
     kw = dict(input_size=(3, 16, 16), module_kwargs=TINY_NB201, **FAST)
     with IsolatedMeasurer() as iso:
         m1 = iso.measure("nb201", CELL, **kw)
-        pid = next(iter(iso._pool._processes))
+        pid = iso.pid
         m2 = iso.measure("nb201", CELL, **kw)
-        assert next(iter(iso._pool._processes)) == pid  # one worker for the whole run
-        assert pickle.loads(pickle.dumps(iso))._pool is None  # a copy starts its own
+        assert iso.pid == pid  # one worker for the whole run
+        assert pickle.loads(pickle.dumps(iso)).pid is None  # a copy starts its own
+        with pytest.raises(NagRuntimeError, match="latency measurement: .*backend"):
+            iso.measure("nb201", CELL, **{**kw, "backend": "tvm"})
         cache = LatencyCache(tmp_path / "c.json")
         m3 = cache.measure("nb201", CELL, measurer=iso, **kw)
         assert cache.misses == 1 and cache.measure("nb201", CELL, measurer=iso, **kw) == m3
     assert pid != __import__("os").getpid()
     for m in (m1, m2, m3):
         assert isinstance(m, LatencyMeasurement) and m.median_ms > 0 and m.repeats == FAST["repeats"]
-    assert iso._pool is None
+    assert iso.pid is None
