@@ -345,7 +345,9 @@ def guided_generate(
             fresh = [a for a, f in zip(fresh, ok, strict=True) if f]
         kept.extend(fresh)
     if len(kept) < n:
-        raise RuntimeError(
+        from nag.errors import NagRuntimeError
+
+        raise NagRuntimeError(
             f"only {len(kept)} of {n} feasible distinct architectures after {res.attempts} samples "
             f"({res.invalid} invalid, {res.duplicates} repeats, {res.infeasible} infeasible); "
             "loosen the constraints, lower the guidance scale or raise max_rounds"
