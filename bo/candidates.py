@@ -522,9 +522,7 @@ class FeasibilityModel:
         lm.fit(measured)
         sigma = self.LOCAL_SIGMA0
         if len(measured) >= 3:
-            # robust spread (MAD) of the relative residuals: a network timed in a slow stretch is not the model's
-            r = np.log(np.asarray(vs)) - np.log(np.maximum(lm.predict(xs), 1e-9))
-            sigma = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), self.LOCAL_SIGMA_MIN)
+            sigma = lm.relative_error(xs, vs, floor=self.LOCAL_SIGMA_MIN)
         return (c, lm, sigma)
 
     def fit(self, state: BOState, gps: bool = True) -> FeasibilityModel:
@@ -567,21 +565,25 @@ class FeasibilityModel:
             with torch.no_grad():
                 m, var = gp.posterior(pool)
             prob *= probability_of_feasibility(m, var, c.bound, c.op)
-        for c, lm, sigma in self.local:
-            from scipy.stats import norm
+        from scipy.stats import norm
 
+        for c, lm, sigma in self.local:
             z = (math.log(c.bound) - np.log(np.maximum(lm.predict(list(pool)), 1e-9))) / sigma
             prob *= norm.cdf(z if c.op in ("<=", "<") else -z)
         return prob
+
+    def _local_only(self) -> FeasibilityModel:
+        """This model without its GPs: the local latency models alone."""
+        only = copy.copy(self)
+        only.models = []
+        return only
 
     def order_initial(self, archs: list[Arch]) -> list[Arch]:
         """An initial draw reordered so that the harness measures the likely feasible first (in their drawn order,
         which keeps the design diverse), then the rest by falling probability; unchanged without a fitted model."""
         if not self.local or not archs:
             return archs
-        only = copy.copy(self)
-        only.models = []
-        prob = only.probability(archs)
+        prob = self._local_only().probability(archs)
         assert prob is not None
         likely = [a for a, p in zip(archs, prob, strict=True) if p >= self.min_probability]
         rest = [
@@ -602,9 +604,7 @@ class FeasibilityModel:
 
     def local_terms(self, model: Any, local_scale: float, schedule: Any) -> list[Any]:
         """The local latency models' guidance terms alone (see `guidance_terms`): what steers the initial design."""
-        only = copy.copy(self)
-        only.models = []
-        return only.guidance_terms(model, 0.0, schedule, local_scale)
+        return self._local_only().guidance_terms(model, 0.0, schedule, local_scale)
 
     def guidance_terms(
         self, model: Any, scale: float, schedule: Any, local_scale: float | None = None
@@ -623,14 +623,11 @@ class FeasibilityModel:
             terms.append(constraint(on_denoised(model, fn), c.bound / spread, op, width=0.1,
                                     scale=scale, schedule=schedule, name=f"feasible {c}"))  # fmt: skip
         for c, lm, _ in self.local:
-
-            def rel(g, lm=lm, bound=c.bound):  # the model's ms over the bound: 1 at the bound
-                return lm(g.X.double()).to(g.X.dtype) / bound
-
             op = "<=" if c.op in ("<=", "<") else ">="
-            # aimed at the bound itself, not inside it: the harness settles every candidate by a measurement that
-            # costs a fraction of a second, while the most accurate feasible networks sit just under the bound
-            terms.append(constraint(on_denoised(model, rel), 1.0, op, width=0.05,
+            # the model's ms over the bound, aimed at the bound itself, not inside it: the harness settles every
+            # candidate by a measurement that costs a fraction of a second, while the most accurate feasible
+            # networks sit just under the bound
+            terms.append(constraint(lm.guide(model, per=c.bound), 1.0, op, width=0.05,
                                     scale=scale if local_scale is None else local_scale,
                                     schedule=schedule, name=f"feasible {c} (local model)"))  # fmt: skip
         return terms

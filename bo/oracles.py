@@ -925,14 +925,13 @@ class TrainingOracle(Oracle):
         return self.space.to_module(arch, num_classes=self.num_classes, **self.module_kwargs)
 
     def _cache(self):
-        from pathlib import Path
 
         from predictors.measure import LatencyCache
 
         if "_c_cache" not in self.__dict__:
             path = self.latency_cache
             if path is None:
-                path = str(Path.home() / ".cache" / "nag" / "latency_local.json")
+                path = str(LatencyCache.default_path())
             self.__dict__["_c_cache"] = LatencyCache(path or None)
         return self.__dict__["_c_cache"]
 
@@ -947,7 +946,7 @@ class TrainingOracle(Oracle):
             c.metric == "latency_local" for c in self.constraints
         ):
             return None
-        if "_local_model" not in self.__dict__:
+        if "_c_local_model" not in self.__dict__:
             t0 = time.perf_counter()
             model = local_latency_model(
                 self.space_name, backend=self.latency_backend, input_size=(3, *self.input_hw),
@@ -957,8 +956,8 @@ class TrainingOracle(Oracle):
             # its cost: a table's own measurement time (also when read from the cache), else the time taken here
             table_s = getattr(model, "settings", {}).get("measure_s")
             self.local_model_s = float(table_s if table_s is not None else time.perf_counter() - t0)
-            self.__dict__["_local_model"] = model
-        return self.__dict__["_local_model"]
+            self.__dict__["_c_local_model"] = model
+        return self.__dict__["_c_local_model"]
 
     def _measurer(self):
         """The process latency is measured in (`predictors.measure.IsolatedMeasurer`): this process trains

@@ -80,6 +80,20 @@ class LocalLatencyModel(nn.Module, ABC):
     def forward(self, graph: ArchGraph | torch.Tensor) -> torch.Tensor:
         """Predicted ms (``B``) from an `ArchGraph` batch or its ``B x N x V`` one-hots; differentiable in ``X``."""
 
+    def guide(self, diffusion: Any, per: float = 1.0):
+        """The guidance function of this model for ``diffusion``'s sampler (`nag.guidance.on_denoised`): predicted
+        ms of the denoiser's posterior graph, divided by ``per`` (e.g. the bound, to read 1 at the bound)."""
+        from nag.guidance import on_denoised
+
+        return on_denoised(diffusion, lambda g: self(g.X.double()).to(g.X.dtype) / per)
+
+    def relative_error(self, archs: Sequence[Any], ms: Sequence[float], floor: float = 0.03) -> float:
+        """Robust spread (1.4826 x MAD) of ``log(measured / predicted)`` over measured architectures, at least
+        ``floor`` (two timings of one network differ by a few %): one network timed in a slow stretch of a shared
+        machine does not widen it."""
+        r = np.log(np.asarray(ms, dtype=np.float64)) - np.log(np.maximum(self.predict(archs), 1e-9))
+        return max(1.4826 * float(np.median(np.abs(r - np.median(r)))), floor)
+
     def predict(self, archs: Sequence[Any]) -> np.ndarray:
         """Predicted ms of architectures (or their text forms), ``B`` float64."""
         a = [self.space.parse(x) if isinstance(x, str) else x for x in archs]

@@ -436,6 +436,11 @@ class LatencyCache:
         NagRuntimeError: the file exists but is not a latency cache (damaged JSON or another format).
     """
 
+    @staticmethod
+    def default_path() -> Path:
+        """Where a search and `nag generate` keep this machine's measurements: ``~/.cache/nag/latency_local.json``."""
+        return Path.home() / ".cache" / "nag" / "latency_local.json"
+
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = None if path is None else Path(path)
         self.hits = 0

@@ -402,9 +402,7 @@ def local_latency_target(
         raise InvalidChoiceError("n_measure", n_measure, ["an integer >= 2"])
     t0 = time.perf_counter()
     if cache is None:
-        from pathlib import Path
-
-        cache = LatencyCache(str(Path.home() / ".cache" / "nag" / "latency_local.json"))
+        cache = LatencyCache(LatencyCache.default_path())
     kw = dict(backend=backend, input_size=(3, input_size, input_size), num_classes=num_classes, threads=threads,
               module_kwargs=dict(module_kwargs or {}) or None)  # fmt: skip
     model = local_latency_model(space.name, cache=cache, **kw)
@@ -422,10 +420,9 @@ def local_latency_target(
         from nag.diffusion.sampler import sample
         from nag.guidance import constraint
 
-        def rel(g):
-            return model(g.X.double()).to(g.X.dtype) / condition.bound
-
-        term = constraint(on_denoised(diffusion, rel), 1.0, condition.op, width=0.05, scale=100.0)
+        term = constraint(
+            model.guide(diffusion, per=condition.bound), 1.0, condition.op, width=0.05, scale=100.0
+        )
         pilot = sample(diffusion, space, n_measure - len(archs), guidance=[term], seed=seed)
         seen = set(archs)
         archs += [a for a in pilot.archs if a is not None and a not in seen and not seen.add(a)]
@@ -437,13 +434,12 @@ def local_latency_target(
     model.fit({space.format(a): float(v) for a, v in zip(archs, y, strict=True)})
     # the model's relative error on what it was fitted to (robust spread), at least 3%: the guidance aims that far
     # inside the bound and a prediction must clear it, so that what the model gets wrong still measures feasible
-    r = np.log(y) - np.log(np.maximum(model.predict(archs), 1e-9))
-    sigma = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), 0.03)
+    sigma = model.relative_error(archs, y)
     margin = float(abs(condition.bound) * (1 - np.exp(-sigma))) if condition.bound is not None else 0.0
     info = {"metric": "latency_local", "backend": backend, "threads": threads, "input_size": input_size,
             "module_kwargs": dict(module_kwargs or {}), "measured_to_fit": n_measure, "relative_error": sigma,
             "fit_seconds": time.perf_counter() - t0}  # fmt: skip
-    fn = on_denoised(diffusion, lambda g: model(g.X.double()).to(g.X.dtype))
+    fn = model.guide(diffusion)
     return Target(condition, fn, lambda archs: model.predict(list(archs)), measure, "ms", "ms", info, (0.0, np.inf),
                   margin=margin)  # fmt: skip
 
