@@ -411,6 +411,7 @@ class RobotMethod:
         self._next: tuple[int, str] | None = None
         self._archs: list[Arch] = []
         self._ruled_out: list[Arch] = []
+        self._result: Any = None  # the coroutine's `RobotResult`, once it has ended
 
     def _start_live(self, state: BOState) -> None:
         """Pool, live metrics and the coroutine; a resumed run's queries are replayed into it."""
@@ -481,6 +482,6 @@ class RobotMethod:
         for a, ev in zip(archs, evaluations, strict=True):
             if sp.format(a) == want:
                 self._advance(_finite(ev.signal))
-                if self._next is None and getattr(self, "_result", None) is not None:
+                if self._next is None and self._result is not None:
                     state.method_state["best_weights"] = self._result.best_weights.tolist()
                 return
