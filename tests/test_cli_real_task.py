@@ -370,7 +370,7 @@ def test_robot_runs_on_the_task_with_live_metrics(npz, tmp_path, capsys):
 SMALL_OPTIONS = {
     "diffusion-bo": {"n_init": 2, "pool": 16},
     "bananas": {"n_init": 2, "pool": 16},
-    "robot": {"pool": 8},
+    "robot": {"pool": 16},
     "evolution": {"population_size": 2, "sample_size": 2},
     "local": {"n_init": 1},
 }
@@ -390,7 +390,9 @@ def test_every_method_searches_the_users_task(method, npz, tmp_path):
     from nag.spaces import get_space
 
     lat = sorted(m.values["latency_local"] for m in probe.measure(get_space("nb201").sample(9, seed=1)))
-    bound = lat[6]  # two in three random cells meet it
+    # about three in four random cells meet it: timings of networks this small are mostly the host's noise, and the
+    # host's speed drifts between the probe and the search (a bound at the probe's 2/3 once left 1 of 8 feasible)
+    bound = 1.1 * lat[6]
     oracle = TrainingOracle("nb201", data=f"npz:{npz}", epochs=1, batch_size=32, module_kwargs={"C": 4, "N": 1},
                             constraints=[f"latency:local<={bound!r}"], latency_cache=str(tmp_path / "lat.json"))  # fmt: skip
     st = run_search(method, oracle, 3, seed=2, method_options=SMALL_OPTIONS.get(method))
