@@ -96,7 +96,7 @@ class TransferTask:
     """One labelled column of a benchmark: a source or target task.
 
     Attributes:
-        space: search space name (``nb201``, ``nasbench_graph``).
+        space: search space name (``nb201``, ``nasbench_graph``, ``transnas101_micro``, ...).
         dataset: the benchmark's dataset name.
         metric: the column (default: `source_metric`).
     """
@@ -110,10 +110,23 @@ class TransferTask:
             object.__setattr__(self, "metric", source_metric(self.space))
 
     def values(self) -> np.ndarray:
-        """The column over the space's enumeration (float64, NaN where unlabelled)."""
+        """The column over the space's enumeration (float64, NaN where unlabelled).
+
+        A benchmark whose columns run over the task's labelled architectures (`BenchmarkSpec.index` ``"labelled"``,
+        e.g. TransNAS-Bench-101's 711 of 4,096 micro cells) is scattered to their `index` in the enumeration.
+        """
         from nag.benchmarks import get_benchmark
 
-        return np.asarray(get_benchmark(self.space).column(self.dataset, self.metric), dtype=np.float64)
+        bench = get_benchmark(self.space)
+        if bench.spec.index != "labelled":
+            return np.asarray(bench.column(self.dataset, self.metric), dtype=np.float64)
+        from nag.spaces import get_space
+
+        sp = get_space(self.space)
+        out = np.full(sp.size, np.nan)
+        idx = np.array([sp.index(a) for a in bench.labelled(self.dataset)], dtype=np.int64)
+        out[idx] = bench.labelled_column(self.dataset, self.metric)
+        return out
 
     def __str__(self) -> str:
         return f"{self.space}/{self.dataset}/{self.metric}"
