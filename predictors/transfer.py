@@ -232,6 +232,7 @@ class _Source:
 
     task: TransferTask
     z: np.ndarray  # n, standardised (NaN rows imputed by the ridge model)
+    labelled: np.ndarray  # n booleans: rows the source's table labels (the others are imputed)
     w: np.ndarray  # P ridge weights of z on the graph basis
     mean: float
     sd: float
@@ -247,21 +248,38 @@ def _read_source(task: TransferTask, ridge: float = 1e-4) -> _Source:
     w = _ridge(F[ok], z[ok], ridge)
     z = np.where(ok, z, F @ w)
     z.flags.writeable = False
-    return _Source(task, z, w, mean, sd)
+    ok.flags.writeable = False
+    return _Source(task, z, ok, w, mean, sd)
 
 
 # ---------------------------------------------------------------------------------------------------------- GP core
 class _LinearGP:
-    """A Bayesian linear model ``y = a + s·(φ m + φ u) + ε``, ``u ~ N(0, c·C)``, ``a ~ N(a0, A²)``, ``ε ~ N(0, s²σ²)``,
-    in function space, averaged over a (s, c, σ²) grid by marginal likelihood.
+    """A Bayesian linear model ``y = a + s·(φ m_h + φ u) + ε``, ``u ~ N(0, c·C_h)``, ``a ~ N(a0, A²)``,
+    ``ε ~ N(0, s²σ²)``, in function space, averaged over hypotheses ``h`` (each a prior mean ``m_h`` and factor
+    ``L_h``, ``C_h = L_h L_hᵀ``, with a prior probability) and a (s, c, σ²) grid by marginal likelihood.
 
-    ``φ`` is any feature map (given per call as matrices); ``C = L Lᵀ``.
+    ``φ`` is any feature map (given per call as matrices). With one hypothesis this is the plain hierarchical model;
+    `SourceValuePrior` adds a *target-only* hypothesis (the sources say nothing: a broad prior on the graph
+    features alone), so that a source that does not rank the target is outweighed by the target's own labels instead
+    of steering the search (negative transfer bounded).
     """
 
-    def __init__(self, m: np.ndarray, L: np.ndarray, a0: float, s0: float) -> None:
+    def __init__(
+        self,
+        m: np.ndarray,
+        L: np.ndarray,
+        a0: float,
+        s0: float,
+        alternatives: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
+    ) -> None:
+        rest = sum(pr for _, _, pr in alternatives)
+        if not 0.0 <= rest < 1.0:
+            raise ValueError(f"alternatives: prior probabilities must sum below 1, got {rest}")
+        self.hyps = [(m, L, 1.0 - rest), *alternatives]
         self.m, self.L, self.a0, self.s0 = m, L, a0, s0
         self.A2 = (_INTERCEPT_SD * s0) ** 2
-        self.grid = [(s * s0, c, n) for s in _SCALE_GRID for c in _C_GRID for n in _NOISE_GRID]
+        self.grid = [(h, s * s0, c, n) for h in range(len(self.hyps)) for s in _SCALE_GRID for c in _C_GRID
+                     for n in _NOISE_GRID]  # fmt: skip
         self.Phi_t = np.zeros((0, len(m)))
         self.y = np.zeros(0)
         self._fit: list[tuple[float, np.ndarray, np.ndarray]] = []  # (log weight, alpha, K^-1) per grid point
@@ -269,24 +287,35 @@ class _LinearGP:
     def fit(self, Phi_t: np.ndarray, y: np.ndarray) -> _LinearGP:
         self.Phi_t, self.y = Phi_t, y
         k = len(y)
-        G = (Phi_t @ self.L) @ (Phi_t @ self.L).T if k else np.zeros((0, 0))
-        mu = Phi_t @ self.m
+        per_h = []
+        for m, L, _ in self.hyps:
+            TL = Phi_t @ L
+            per_h.append((TL @ TL.T if k else np.zeros((0, 0)), Phi_t @ m))
         fits = []
-        for s, c, n2 in self.grid:
+        for h, s, c, n2 in self.grid:
             if k == 0:
-                fits.append((0.0, np.zeros(0), np.zeros((0, 0))))
+                fits.append((math.log(self.hyps[h][2]), np.zeros(0), np.zeros((0, 0))))
                 continue
+            G, mu = per_h[h]
             K = s * s * (c * G + n2 * np.eye(k)) + self.A2
             Lk = np.linalg.cholesky(K)
             Kinv = np.linalg.solve(Lk.T, np.linalg.solve(Lk, np.eye(k)))
             r = y - self.a0 - s * mu
             alpha = Kinv @ r
-            fits.append((float(-0.5 * r @ alpha - np.log(np.diag(Lk)).sum()), alpha, Kinv))
+            lw = -0.5 * r @ alpha - np.log(np.diag(Lk)).sum() + math.log(self.hyps[h][2])
+            fits.append((float(lw), alpha, Kinv))
         lw = np.array([f[0] for f in fits])
         p = np.exp(lw - lw.max())
         self.p = p / p.sum()
         self._fit = fits
         return self
+
+    def hypothesis_weights(self) -> np.ndarray:
+        """Posterior probability of each hypothesis (the first: the model as built; then the alternatives)."""
+        w = np.zeros(len(self.hyps))
+        for (h, *_), pg in zip(self.grid, self.p, strict=True):
+            w[h] += pg
+        return w
 
     def sample(
         self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
@@ -295,13 +324,18 @@ class _LinearGP:
         point by its posterior weight, then ``(a, v)`` from their Gaussian posterior (``u = sqrt(c) L v``).
         ``temperature`` scales each draw's deviation from its grid point's posterior mean (0: the mean)."""
         out = np.empty((n, len(Phi)))
-        k, d = len(self.y), self.L.shape[1]
-        PL = Phi @ self.L
-        mu = Phi @ self.m
-        TL = self.Phi_t @ self.L if k else np.zeros((0, d))
-        tm = self.Phi_t @ self.m if k else np.zeros(0)
+        k = len(self.y)
+        cache: dict[int, tuple[np.ndarray, ...]] = {}
         for j in range(n):
-            s, c, n2 = self.grid[rng.choice(len(self.grid), p=self.p)]
+            h, s, c, n2 = self.grid[rng.choice(len(self.grid), p=self.p)]
+            if h not in cache:
+                m, L, _ = self.hyps[h]
+                d = L.shape[1]
+                TL = self.Phi_t @ L if k else np.zeros((0, d))
+                tm = self.Phi_t @ m if k else np.zeros(0)
+                cache[h] = (Phi @ L, Phi @ m, TL, tm)
+            PL, mu, TL, tm = cache[h]
+            d = PL.shape[1]
             # z = (a, v): prior N((a0, 0), diag(A2, I)); y = a + s (tm + sqrt(c) TL v) + eps, eps ~ N(0, s^2 n2)
             H = np.concatenate([np.ones((k, 1)), s * math.sqrt(c) * TL], 1)
             prec = np.diag(np.concatenate([[1.0 / self.A2], np.ones(d)]))
@@ -323,14 +357,17 @@ class _LinearGP:
         def T(a: np.ndarray) -> Any:
             return torch.as_tensor(a, dtype=Phi.dtype, device=Phi.device) if tt else a
 
-        PL = Phi @ T(self.L)
-        kdiag = (PL * PL).sum(1)
-        mu = Phi @ T(self.m)
-        Kct = PL @ T((self.Phi_t @ self.L).T) if len(self.y) else None
+        per_h: dict[int, tuple[Any, ...]] = {}
         means, m2 = 0.0, 0.0
-        for (s, c, n2), pg, (_, alpha, Kinv) in zip(self.grid, self.p, self._fit, strict=True):
+        for (h, s, c, n2), pg, (_, alpha, Kinv) in zip(self.grid, self.p, self._fit, strict=True):
             if pg < 1e-6:
                 continue
+            if h not in per_h:
+                m, L, _ = self.hyps[h]
+                PL = Phi @ T(L)
+                Kct = PL @ T((self.Phi_t @ L).T) if len(self.y) else None
+                per_h[h] = ((PL * PL).sum(1), Phi @ T(m), Kct)
+            kdiag, mu, Kct = per_h[h]
             mean = self.a0 + s * mu
             var = s * s * (c * kdiag + n2) + self.A2
             if Kct is not None:
@@ -451,6 +488,8 @@ class SourceValuePrior(TransferPrior):
     """(d) Hierarchical Bayesian linear regression on the sources' standardised values plus the graph basis."""
 
     name = "source"
+    #: Prior probability of the target-only hypothesis (no source transfers); 0 turns it off.
+    target_only_prior: float = 0.1
 
     def _build(self, jitter_share: float = 0.1, ridge: float = 1e-3) -> None:
         S = len(self.src)
@@ -460,8 +499,9 @@ class SourceValuePrior(TransferPrior):
             totals, resid = [], []
             for t in range(S):
                 others = [j for j in range(S) if j != t]
-                D = np.concatenate([self.F[:, :1], Z[:, others], self.F[:, 1:]], 1)
-                coef = _ridge(D, Z[:, t], ridge)
+                rows = np.logical_and.reduce([self.src[j].labelled for j in range(S)])  # no imputed row
+                D = np.concatenate([self.F[rows, :1], Z[rows][:, others], self.F[rows, 1:]], 1)
+                coef = _ridge(D, Z[rows, t], ridge)
                 totals.append(coef[1 : 1 + len(others)].sum())
                 resid.append(np.concatenate([coef[:1], coef[1 + len(others) :]]))
             total = float(np.clip(np.mean(totals), 0.5, 1.0))
@@ -477,7 +517,18 @@ class SourceValuePrior(TransferPrior):
         cov[:S, :S] = covb
         cov[S:, S:] = covw
         self.Z = Z
-        self.gp = _LinearGP(m, _factor(cov), self.a0, self.s0)
+        alternatives = []
+        if self.target_only_prior > 0:  # the sources say nothing: a broad prior on the graph features alone
+            Fg = self.F[:, 1:]
+            scale = 1.0 / max(float(np.mean((Fg * Fg).sum(1))), 1e-12)  # prior variance of φ·u ≈ 1 (units s²)
+            L0 = np.zeros((S + P, S + P))
+            L0[S + 1 :, S + 1 :] = np.eye(P - 1) * math.sqrt(scale)
+            alternatives.append((np.zeros(S + P), L0, self.target_only_prior))
+        self.gp = _LinearGP(m, _factor(cov), self.a0, self.s0, alternatives)
+
+    def source_weight(self) -> float:
+        """Posterior probability that the sources transfer (1 − the target-only hypothesis's), given the labels."""
+        return float(self.gp.hypothesis_weights()[0])
 
     def _phi(self, idx: np.ndarray | None) -> np.ndarray:
         if idx is None:
