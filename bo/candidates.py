@@ -179,6 +179,11 @@ class DiffusionBOConfig(Config):
             acquisition — each pick the argmax of one seeded joint draw (a hyper-parameter grid point drawn by its
             marginal likelihood, then the weights), the draw's deviation from that grid point's mean scaled by this
             temperature (``0``: the mean of a drawn grid point). ``None``: the acquisition.
+        transfer_fallback: with ``transfer_from``, from ``n_init`` queries on: a step where the target's labels
+            leave the sources less than this posterior probability of transferring (the prior's target-only
+            hypothesis wins, `predictors.transfer.SourceValuePrior.source_weight`) is the step of a search without
+            transfer — the GP on the queried architectures, UCB with the default ``beta`` — so that an unrelated
+            source costs the first queries, not the search (negative transfer bounded). ``0`` never falls back.
     """
 
     checkpoint: str | None = None
@@ -205,6 +210,7 @@ class DiffusionBOConfig(Config):
     transfer_prior: str = "source"
     tie_break: float = 0.0
     thompson: float | None = None
+    transfer_fallback: float = 0.5
 
     def __post_init__(self) -> None:
         if self.acquisition not in ACQUISITIONS:
@@ -226,6 +232,8 @@ class DiffusionBOConfig(Config):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise InvalidChoiceError(name, v, ["a finite number >= 0"])
+        if not 0.0 <= self.transfer_fallback <= 1.0:
+            raise InvalidChoiceError("transfer_fallback", self.transfer_fallback, ["a number in [0, 1]"])
         if self.thompson is not None and not (self.thompson >= 0 and math.isfinite(self.thompson)):
             raise InvalidChoiceError("thompson", self.thompson, ["a finite number >= 0", "None"])
         metrics = self.zc_metrics
@@ -934,6 +942,7 @@ class DiffusionBO:
         beta = cfg.beta
         if cfg.beta_decay:
             beta = cfg.beta * max(state.config.budget - state.n_queries - 1, 0) / max(state.config.budget, 1)
+        fallback = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             feasibility = self._feasibility(state)
@@ -943,6 +952,10 @@ class DiffusionBO:
                 state.one_off_cost_s["transfer_prior_s"] = self.transfer.build_s
                 state.method_state["transfer_from"] = list(self.transfer.prior.describe()["sources"])
                 guide = self.transfer.fit(archs, y)
+                fallback = self._transfer_rejected(state, len(archs))
+                if fallback:  # the target's labels reject the sources: this step is a search without transfer
+                    guide = self.fit_surrogate(archs, y)  # graph alone: the guidance's
+                    beta = DiffusionBOConfig.beta
             # the guidance needs a surrogate of the graph alone (no metrics for noisy graphs)
             elif scorer is None or self.pools.guided:
                 guide = self.fit_surrogate(archs, y)
@@ -971,7 +984,7 @@ class DiffusionBO:
                     top = select("ucb", graph_gp, pool, cfg.zc_top, beta=beta, best_f=best_f)
                     pool = [pool[i] for i in top]
                 self._charge_zc(state, pool + archs)
-            if self.transfer is not None and cfg.thompson is not None:
+            if self.transfer is not None and cfg.thompson is not None and not fallback:
                 chosen = _select_thompson(self.transfer, pool, q + alternates, cfg.thompson, rng)[:q]
             elif cfg.tie_break > 0 and cfg.acquisition == "ucb":
                 chosen = _select_tie_break(scorer, pool, q + alternates, beta, cfg.tie_break, rng)[:q]
@@ -981,6 +994,20 @@ class DiffusionBO:
                 ranked = select("ucb", scorer, pool, len(pool), beta=beta, best_f=best_f)
                 chosen += [i for i in ranked if i not in set(chosen)][:alternates]
             return [pool[i] for i in chosen]
+
+    def _transfer_rejected(self, state: BOState, k: int) -> bool:
+        """Whether this step falls back to the search without transfer (`DiffusionBOConfig.transfer_fallback`);
+        the sources' posterior weight and the steps that fell back are kept in ``state.method_state``."""
+        weight = getattr(self.transfer.prior, "source_weight", None)
+        if weight is None:  # a prior without a target-only hypothesis
+            return False
+        w = float(weight())
+        state.method_state["source_weight"] = w
+        fallback = k >= self.config.n_init and w < self.config.transfer_fallback
+        if fallback:
+            state.method_state["phase"] = "bo (no transfer)"
+            state.method_state["fallback_steps"] = state.method_state.get("fallback_steps", 0) + 1
+        return fallback
 
     def _constraint_scale(self, state: BOState) -> float:
         """`DiffusionBOConfig.constraint_scale`, times 5 while under a quarter of the last 20 measured candidates

@@ -90,6 +90,21 @@ def _evaluate_one(oracle: Oracle, arch: Any) -> Evaluation:
     return oracle.evaluate([arch])[0]
 
 
+#: What a Ray worker imports before its first evaluation (`RayExecutor` ``warm_up``): a training query needs them
+#: all, and importing them takes ~10 s per process (Lightning alone ~7 s).
+WARM_UP_MODULES: tuple[str, ...] = ("torch", "lightning", "bo.oracles", "bo.lit", "bo.task_data")
+
+
+def _warm_up(modules: Sequence[str]) -> int:
+    """Import ``modules`` in this (worker) process; returns its pid."""
+    import importlib
+
+    for m in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(m)
+    return os.getpid()
+
+
 #: ``prctl`` option: the signal the kernel sends this process when its parent dies (``<linux/prctl.h>``).
 _PR_SET_PDEATHSIG = 1
 
@@ -211,6 +226,10 @@ class RayExecutor(Executor):
         task_cpus: CPUs each evaluation task reserves.
         task_gpus: GPUs each evaluation task reserves (e.g. 1 for a `TrainingOracle` on GPU nodes).
         shutdown: call ``ray.shutdown()`` on `close` when this executor started Ray.
+        warm_up: on a local instance, have each of its ``num_cpus`` workers import `WARM_UP_MODULES` as soon as
+            it starts, in the background (the driver meanwhile loads its generator and proposes); ``wait_warm``
+            waits for them. Measured (``experiments/bench/bench_real_task.py --part ray``): the first training
+            query of a cold worker spends ~10 s importing what the driver has already imported.
     """
 
     name = "ray"
@@ -222,6 +241,7 @@ class RayExecutor(Executor):
         task_cpus: float = 1.0,
         task_gpus: float = 0.0,
         shutdown: bool = True,
+        warm_up: bool = True,
     ) -> None:
         try:
             import ray
@@ -241,6 +261,16 @@ class RayExecutor(Executor):
         self._shutdown = shutdown
         self._task = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus)(_evaluate_one)
         self._oracle_refs: dict[int, tuple[Oracle, Any]] = {}
+        self._warming: list[Any] = []
+        if warm_up and self._started and num_cpus:
+            warm = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus)(_warm_up)
+            self._warming = [warm.remote(WARM_UP_MODULES) for _ in range(max(1, int(num_cpus // task_cpus)))]
+
+    def wait_warm(self) -> list[int]:
+        """Wait until the warm-up tasks have run; the pids of the workers that ran them."""
+        pids = self._ray.get(self._warming) if self._warming else []
+        self._warming = []
+        return pids
 
     def _ref(self, oracle: Oracle) -> Any:
         # one copy of the oracle in the object store per executor, not one per task

@@ -59,6 +59,10 @@ def one_run(target: str, transfer: bool, seed: int, budget: int, options: dict[s
     mode = "transfer" if transfer else "none"
     path = out / target / mode / f"seed{seed}.json"
     key = {"target": target, "transfer": transfer, "seed": seed, "budget": budget, "options": options}
+    if transfer:
+        from predictors.transfer import SourceValuePrior
+
+        key["target_only_prior"] = SourceValuePrior.target_only_prior
     if path.is_file():
         rec = json.loads(path.read_text())
         if rec.get("key") == key:
@@ -147,6 +151,8 @@ def variants_table(args: argparse.Namespace) -> None:
           "best@5 | goal within 5 | best@10 | goal within 10 | pick@20 |")  # fmt: skip
     print("|" + "---|" * 10)
     for name, opts in VARIANTS.items():
+        if args.variants and name not in args.variants.split(","):
+            continue
         for target in args.targets.split(","):
             ref = BenchmarkOracle("nb201", target).reference()
             rows = [summarise(one_run(target, True, s, args.budget, opts, Path(args.out)), ref["signal_max"])
@@ -172,7 +178,7 @@ def generate_table(args: argparse.Namespace) -> None:
     from nag.diffusion.model import GraphDiffusionModel
     from nag.spaces import get_space
     from predictors.design import design, parse_request
-    from predictors.transfer import TransferTask
+    from predictors.transfer import SourceValuePrior, TransferTask
 
     sp = get_space("nb201")
     model = GraphDiffusionModel.load(default_checkpoint("nb201"))
@@ -188,6 +194,7 @@ def generate_table(args: argparse.Namespace) -> None:
             for s in seeds:
                 path = Path(args.out) / "generate" / target / f"k{k}" / f"seed{s}.json"
                 key = {"target": target, "k": k, "seed": s, "n": 100}
+                key["target_only_prior"] = SourceValuePrior.target_only_prior
                 rec = json.loads(path.read_text()) if path.is_file() else {}
                 if rec.get("key") != key:
                     req = parse_request(sp, [f"accuracy:{target}"])
@@ -241,8 +248,17 @@ def main() -> None:
     )
     p.add_argument("--beta", type=float, default=0.0, help="UCB beta (0: the posterior mean, greedy)")
     p.add_argument("--out", default="runs/transfer_nb201")
+    p.add_argument(
+        "--variants", default="", help="--part variants: comma-separated names of `VARIANTS` (all)"
+    )
+    p.add_argument("--target-only-prior", type=float, default=None,
+                   help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.target_only_prior is not None:
+        from predictors.transfer import SourceValuePrior
+
+        SourceValuePrior.target_only_prior = args.target_only_prior
     parts = {
         "search": search_table,
         "prior": prior_table,

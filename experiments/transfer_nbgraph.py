@@ -54,7 +54,8 @@ def least_correlated(target: str) -> tuple[str, float]:
     from predictors.transfer import TransferTask
 
     y = TransferTask(SPACE, target).values()
-    rho = {d: float(spearmanr(TransferTask(SPACE, d).values(), y)[0]) for d in datasets() if d != target}
+    rho = {d: float(spearmanr(TransferTask(SPACE, d).values(), y, nan_policy="omit")[0])
+           for d in datasets() if d != target}  # fmt: skip
     d = min(rho, key=lambda k: rho[k])
     return d, rho[d]
 
@@ -73,6 +74,10 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
     if sources:
         options["transfer_from"] = sources
     key = {"target": target, "seed": seed, "budget": budget, "options": options}
+    if sources:
+        from predictors.transfer import SourceValuePrior
+
+        key["target_only_prior"] = SourceValuePrior.target_only_prior
     if path.is_file():
         rec = json.loads(path.read_text())
         if rec.get("key") == key:
@@ -86,6 +91,7 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
         "test": [r.get("test_perf", math.nan) for r in st.reports],
         "one_off_cost_s": dict(st.one_off_cost_s),
         "wall_s": time.perf_counter() - t0,
+        "fallback_steps": st.method_state.get("fallback_steps", 0),
     }
     _write_atomic(path, rec)
     return rec
@@ -137,18 +143,25 @@ def search_table(args: argparse.Namespace) -> None:
 def negative_table(args: argparse.Namespace) -> None:
     seeds = parse_seeds(args.seeds)
     out = Path(args.out) / "negative"
-    print(
-        "| target | source (Spearman) | pick@20 with it | pick@20 without | difference (points) | worse by > 0.2 |"
-    )
-    print("|---|---|---|---|---|---|")
+    print("| target | source (Spearman) | pick@20 with it | pick@20 without | difference (points) ± se | worse by > 0.2 "
+          "| best signal@20 with / without | fallback steps |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     targets = args.targets.split(",") if args.targets else datasets()
     for target in targets:
         src, rho = least_correlated(target)
-        a = [picks(one_run(target, [src], s, 20, out, f"only-{src}"), (20,))[20] for s in seeds]
-        b = [picks(one_run(target, None, s, 20, Path(args.out), "none-b20"), (20,))[20] for s in seeds]
-        d = 100 * (np.mean(a) - np.mean(b))
-        print(f"| {target} | {src} ({rho:.2f}) | {_ms(a)} | {_ms(b)} | {d:+.2f} | {'yes' if d < -0.2 else 'no'} |",
-              flush=True)  # fmt: skip
+        ra = [one_run(target, [src], s, 20, out, f"only-{src}") for s in seeds]
+        rb = [one_run(target, None, s, 20, Path(args.out), "none-b20") for s in seeds]
+        a = [picks(r, (20,))[20] for r in ra]
+        b = [picks(r, (20,))[20] for r in rb]
+        diff = 100 * (np.asarray(a) - np.asarray(b))  # paired by seed
+        d, se = (
+            float(diff.mean()),
+            float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else math.nan,
+        )
+        sig = f"{_ms([max(r['signals']) for r in ra])} / {_ms([max(r['signals']) for r in rb])}"
+        fb = np.mean([r.get("fallback_steps", 0) for r in ra])
+        print(f"| {target} | {src} ({rho:.2f}) | {_ms(a)} | {_ms(b)} | {d:+.2f} ± {se:.2f} | "
+              f"{'yes' if d < -0.2 else 'no'} | {sig} | {fb:.1f} |", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -158,8 +171,14 @@ def main() -> None:
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--budget", type=int, default=10)
     p.add_argument("--out", default="runs/transfer_nbgraph")
+    p.add_argument("--target-only-prior", type=float, default=None,
+                   help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.target_only_prior is not None:
+        from predictors.transfer import SourceValuePrior
+
+        SourceValuePrior.target_only_prior = args.target_only_prior
     (search_table if args.part == "search" else negative_table)(args)
 
 

@@ -681,8 +681,11 @@ def generate_cmd(
         int, typer.Option("--n-train", help="Labelled architectures for the accuracy predictor.")
     ] = 100,
     guidance_scale: Annotated[
-        float, typer.Option("--guidance-scale", help="Scale of the objective term.")
-    ] = 3.0,
+        float | None,
+        typer.Option(
+            "--guidance-scale", help="Scale of the objective term [default: 3; 20 with --transfer-from]."
+        ),
+    ] = None,
     constraint_scale: Annotated[
         float, typer.Option("--constraint-scale", help="Scale of each constraint.")
     ] = 20.0,
@@ -753,7 +756,8 @@ def generate_cmd(
         _check_int("-n", n, 1, COUNT_MAX)
     _check_int("--steps", steps, 1)
     _check_seed(seed)
-    _check_float("--guidance-scale", guidance_scale)
+    if guidance_scale is not None:
+        _check_float("--guidance-scale", guidance_scale)
     _check_float("--constraint-scale", constraint_scale, 0.0)
     _check_int("--pool", pool, 0, COUNT_MAX)
     out_path = _check_out_file("--out", out, (".jsonl", ".csv")) if out else None

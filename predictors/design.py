@@ -219,7 +219,7 @@ def design(
     n: int,
     *,
     n_train: int = 100,
-    guidance_scale: float = 3.0,
+    guidance_scale: float | None = None,
     constraint_scale: float = 20.0,
     schedule: str = "cosine",
     pool: int = 0,
@@ -239,7 +239,9 @@ def design(
         request: from `parse_request`.
         n: architectures wanted (Pareto: the sweep draws about ``n`` samples and returns the front).
         n_train: labelled architectures the accuracy predictor is trained on (seeded random draw).
-        guidance_scale: scale of the objective term; ``constraint_scale``: of each constraint term.
+        guidance_scale: scale of the objective terms (``None``: each objective's own, `Target.guide_scale`: 3
+            for a trained predictor, `predictors.objectives.TRANSFER_GUIDANCE_SCALE` for a transfer prior);
+            ``constraint_scale``: of each constraint term.
         schedule: guidance-scale schedule over time (``constant``, ``linear``, ``cosine``).
         pool: distinct feasible candidates collected and re-ranked by the clean predictors (default ``4 n`` with
             an objective, ``n`` without). Measured on NB201 (`experiments/guided_defaults.py`, 6 seeds, n = 100):
@@ -304,7 +306,8 @@ def design(
     cons = [build_target(space, c, model, kind="constraint", seed=seed, **(local_latency or {}))
             for c in request.constraints]  # fmt: skip
     say("sampling with guidance")
-    terms = [objective(t.guide, scale=guidance_scale, schedule=sched, name=str(t.condition)) for t in objs]
+    terms = [objective(t.guide, scale=t.guide_scale if guidance_scale is None else guidance_scale, schedule=sched,
+                       name=str(t.condition)) for t in objs]  # fmt: skip
     for c in cons:
         width = 0.05 * max(abs(c.condition.bound), 1e-6)
         terms.append(constraint_term(c.guide, c.condition.bound, c.condition.op, width=width, margin=c.margin,

@@ -181,7 +181,7 @@ def test_transfer_accuracy_target_k0_and_k5():
     from nag.diffusion.model import GraphDiffusionModel
     from nag.guidance import parse_condition
     from nag.spaces import get_space
-    from predictors.objectives import build_target
+    from predictors.objectives import TRANSFER_GUIDANCE_SCALE, build_target
 
     sp = get_space("nb201")
     model = GraphDiffusionModel.load(default_checkpoint("nb201"))
@@ -189,6 +189,7 @@ def test_transfer_accuracy_target_k0_and_k5():
     archs = sp.sample(8, seed=1)
     for k in (0, 5):
         t = build_target(sp, cond, model, kind="maximize", transfer_from=SOURCES, n_train=k, seed=0)
+        assert t.guide_scale == TRANSFER_GUIDANCE_SCALE  # design's default scale for this objective
         assert t.info["n_train"] == k and t.info["sources"] == [f"nb201/{d}/val_acc_hp12" for d in SOURCES]
         p = t.predict(archs)
         assert p.shape == (8,) and np.isfinite(p).all()
@@ -197,3 +198,78 @@ def test_transfer_accuracy_target_k0_and_k5():
         v = t.guide(type(g)(X, g.A.float(), g.mask, g.ops), torch.full((8,), 500))
         v.sum().backward()
         assert v.shape == (8,) and float(X.grad.abs().sum()) > 0
+
+
+def test_target_only_hypothesis_outweighs_an_unrelated_source(prior, target_values, monkeypatch):
+    """Labels the sources explain keep the transfer hypothesis; labels of a function of the graph alone that the
+    sources do not rank hand the posterior to the target-only hypothesis, whose mean then follows the labels."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    idx = rng.choice(15625, 30, replace=False)
+    prior.fit_indices(idx, target_values[idx])
+    assert prior.source_weight() > 0.9
+    F = prior.F[:, 1:]
+    z = np.stack([s.z for s in prior.src], 1)
+    w = rng.standard_normal(F.shape[1])
+    f = F @ w
+    f = f - z @ np.linalg.lstsq(z, f, rcond=None)[0]  # nothing the sources know
+    y = 60.0 + 5.0 * (f - f.mean()) / f.std()
+    prior.fit_indices(idx, y[idx])
+    assert prior.source_weight() < 0.1
+    held = np.setdiff1d(np.arange(15625), idx)[::50]
+    rho = spearmanr(prior.posterior_indices(held)[0], y[held])[0]
+    from predictors.transfer import SourceValuePrior
+
+    monkeypatch.setattr(SourceValuePrior, "target_only_prior", 0.0)
+    plain = build_prior("nb201", SOURCES, TARGET).fit_indices(idx, y[idx])
+    assert plain.source_weight() == 1.0
+    rho_plain = spearmanr(plain.posterior_indices(held)[0], y[held])[0]
+    assert (
+        rho > 0.3 and rho > rho_plain + 0.05
+    )  # (0.45 vs 0.35 here) 30 labels of a 264-feature function: learnt, not only kept
+    monkeypatch.undo()
+    prior.fit_indices(np.zeros(0, dtype=np.int64), np.zeros(0))  # k = 0: the prior probability
+    assert prior.source_weight() == pytest.approx(1.0 - type(prior).target_only_prior)
+
+
+def test_transfer_fallback_steps_are_searches_without_transfer():
+    from bo.candidates import DiffusionBOConfig
+    from bo.loop import run_search
+    from bo.oracles import BenchmarkOracle
+
+    with pytest.raises(InvalidChoiceError, match="transfer_fallback"):
+        DiffusionBOConfig.from_options(transfer_from=SOURCES, transfer_fallback=1.5)
+    oracle = BenchmarkOracle("nb201", TARGET)
+    opts = {"transfer_from": SOURCES, "n_init": 2}
+    always = run_search("diffusion-bo", oracle, 4, seed=0, method_options={**opts, "transfer_fallback": 1.0})
+    never = run_search("diffusion-bo", oracle, 4, seed=0, method_options={**opts, "transfer_fallback": 0.0})
+    assert always.method_state["fallback_steps"] == 2  # queries 3 and 4: from n_init on
+    assert "fallback_steps" not in never.method_state
+    assert 0.0 <= never.method_state["source_weight"] <= 1.0
+    assert always.archs[:2] == never.archs[:2] and always.archs[2:] != never.archs[2:]
+
+
+def test_design_uses_the_transfer_objectives_own_scale(monkeypatch):
+    import nag.guidance
+    from nag.checkpoint import default_checkpoint
+    from nag.diffusion.model import GraphDiffusionModel
+    from nag.spaces import get_space
+    from predictors.design import design, parse_request
+    from predictors.objectives import TRANSFER_GUIDANCE_SCALE
+
+    scales = []
+    real = nag.guidance.objective
+
+    def spy(*args, **kwargs):
+        scales.append(kwargs["scale"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nag.guidance, "objective", spy)
+    sp = get_space("nb201")
+    model = GraphDiffusionModel.load(default_checkpoint("nb201"))
+    req = parse_request(sp, [f"accuracy:{TARGET}"])
+    res = design(sp, model, req, 4, n_train=0, seed=0, transfer_from=SOURCES)
+    assert len(res.archs) == 4 and scales == [TRANSFER_GUIDANCE_SCALE]
+    design(sp, model, req, 4, n_train=0, seed=0, transfer_from=SOURCES, guidance_scale=2.5)
+    assert scales[-1] == 2.5
