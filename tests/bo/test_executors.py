@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 
 import pytest
@@ -60,6 +61,8 @@ def test_ray_local_instance(oracle, archs):
     from bo.executors import RayExecutor
 
     with RayExecutor(num_cpus=2) as ex:
+        pids = ex.wait_warm()  # two warm-up tasks ran in worker processes, not here
+        assert len(pids) == 2 and os.getpid() not in pids and ex.wait_warm() == []
         assert ex.map(oracle, archs) == oracle.evaluate(archs)
         st = run_search("local", oracle, budget=13, q=4, seed=1, executor=ex)
     serial = run_search("local", oracle, budget=13, q=4, seed=1)
