@@ -151,7 +151,7 @@ def variants_table(args: argparse.Namespace) -> None:
           "best@5 | goal within 5 | best@10 | goal within 10 | pick@20 |")  # fmt: skip
     print("|" + "---|" * 10)
     for name, opts in VARIANTS.items():
-        if args.variants and name not in args.variants.split(","):
+        if args.variants and name not in args.variants.split(";"):
             continue
         for target in args.targets.split(","):
             ref = BenchmarkOracle("nb201", target).reference()
@@ -249,7 +249,7 @@ def main() -> None:
     p.add_argument("--beta", type=float, default=0.0, help="UCB beta (0: the posterior mean, greedy)")
     p.add_argument("--out", default="runs/transfer_nb201")
     p.add_argument(
-        "--variants", default="", help="--part variants: comma-separated names of `VARIANTS` (all)"
+        "--variants", default="", help="--part variants: names of `VARIANTS` separated by ; (default: all)"
     )
     p.add_argument("--target-only-prior", type=float, default=None,
                    help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
