@@ -39,6 +39,7 @@ from nag.typing import parse_seeds
 SPACE = "nasbench_graph"
 AT = (1, 2, 5, 10, 20)
 TOL = 0.001  # 0.1 points of a performance in [0, 1]
+FALLBACK: float | None = None  # ``--transfer-fallback``: diffusion-BO's option, where given
 
 
 def datasets() -> list[str]:
@@ -73,6 +74,8 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
     options: dict[str, Any] = {"proposals": "space"}
     if sources:
         options["transfer_from"] = sources
+        if FALLBACK is not None:
+            options["transfer_fallback"] = FALLBACK
     key = {"target": target, "seed": seed, "budget": budget, "options": options}
     if sources:
         from predictors.transfer import SourceValuePrior
@@ -173,8 +176,13 @@ def main() -> None:
     p.add_argument("--out", default="runs/transfer_nbgraph")
     p.add_argument("--target-only-prior", type=float, default=None,
                    help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
+    p.add_argument(
+        "--transfer-fallback", type=float, default=None, help="diffusion-BO's transfer_fallback option"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
+    global FALLBACK
+    FALLBACK = args.transfer_fallback
     if args.target_only_prior is not None:
         from predictors.transfer import SourceValuePrior
 

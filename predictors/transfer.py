@@ -326,13 +326,18 @@ class _LinearGP:
         self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
     ) -> np.ndarray:
         """``n x R`` joint posterior draws of the function at rows ``Phi`` (``R x D``), in weight space: a grid
-        point by its posterior weight, then ``(a, v)`` from their Gaussian posterior (``u = sqrt(c) L v``).
-        ``temperature`` scales each draw's deviation from its grid point's posterior mean (0: the mean)."""
+        point of the most probable hypothesis by its posterior weight, then ``(a, v)`` from their Gaussian posterior
+        (``u = sqrt(c) L v``). ``temperature`` scales each draw's deviation from its grid point's posterior mean
+        (0: the mean). Draws stay within the hypothesis the labels favour: a 10 % target-only draw at k = 0 would
+        be a flat mean (an arbitrary query), and a transfer draw once the labels reject the sources a wasted one."""
         out = np.empty((n, len(Phi)))
         k = len(self.y)
         cache: dict[int, tuple[np.ndarray, ...]] = {}
+        best = int(np.argmax(self.hypothesis_weights()))
+        p = np.where([g[0] == best for g in self.grid], self.p, 0.0)
+        p = p / p.sum()
         for j in range(n):
-            h, s, c, n2 = self.grid[rng.choice(len(self.grid), p=self.p)]
+            h, s, c, n2 = self.grid[rng.choice(len(self.grid), p=p)]
             if h not in cache:
                 m, L, _ = self.hyps[h]
                 d = L.shape[1]

@@ -273,3 +273,19 @@ def test_design_uses_the_transfer_objectives_own_scale(monkeypatch):
     assert len(res.archs) == 4 and scales == [TRANSFER_GUIDANCE_SCALE]
     design(sp, model, req, 4, n_train=0, seed=0, transfer_from=SOURCES, guidance_scale=2.5)
     assert scales[-1] == 2.5
+
+
+def test_thompson_draws_come_from_the_favoured_hypothesis(prior, target_values):
+    """At k = 0 the sources are favoured (prior 0.9): no draw is the target-only hypothesis' flat mean, so every
+    temperature-0 draw picks the sources' best cell; once labels reject the sources, draws follow the labels."""
+    prior.fit_indices(np.zeros(0, dtype=np.int64), np.zeros(0))
+    mean, _ = prior.posterior_indices(None)
+    draws = prior.sample_indices(None, np.random.default_rng(0), 30, temperature=0.0)
+    assert (draws.argmax(1) == mean.argmax()).all()
+    rng = np.random.default_rng(1)
+    idx = rng.choice(15625, 30, replace=False)
+    y = rng.normal(60.0, 5.0, 15625)  # labels no source explains
+    prior.fit_indices(idx, y[idx])
+    assert prior.source_weight() < 0.5
+    d = prior.sample_indices(idx, np.random.default_rng(0), 10, temperature=0.0)
+    assert np.corrcoef(d.mean(0), y[idx])[0, 1] > 0.5  # the target-only model fits its labels
