@@ -136,6 +136,25 @@ def main() -> None:
                     "one_off": {k: v for k, v in s["one_off_cost_s"].items() if v is not None},
                     "wall_s": time.perf_counter() - t1,
                     "curve": bw,
+                    # per query, for diagnosis: architecture, phase, signal, test, measured latency, seconds
+                    "records": [
+                        {
+                            "arch": a,
+                            "signal": sig,
+                            "test": rep.get("test_acc"),
+                            "cost_s": c,
+                            "latency_ms": rep.get("latency_local"),
+                            "phase": ph,
+                        }
+                        for a, sig, rep, c, ph in zip(
+                            st.archs,
+                            st.signals,
+                            st.reports,
+                            st.costs,
+                            st.phases or [None] * st.n_queries,
+                            strict=False,
+                        )
+                    ],  # fmt: skip
                 }
                 f.write_text(json.dumps(r))
             res.append(r)
