@@ -122,17 +122,23 @@ def test_generate_meets_a_measured_latency_bound_on_mbv3(tmp_path, capsys, monke
     """`nag generate --space mbv3 --constraint latency:local<=MS`: the table guides, every generated network is then
     measured; with the bound at the 30th percentile of random networks' measured latency, most generated networks
     measure within it (random: 30%)."""
-    monkeypatch.setenv("HOME", str(tmp_path))  # the latency cache goes to HOME/.cache/nag
-    cache = LatencyCache(str(tmp_path / ".cache" / "nag" / "latency_local.json"))
-    kw = dict(input_size=(3, 16, 16), num_classes=10, threads=1)
-    lat = np.array([cache.measure(SPACE, a, **kw).median_ms for a in SPACE.sample(20, seed=5)])
-    bound = round(float(np.quantile(lat, 0.3)), 3)
-    code, out, err = run(["generate", "--space", "mbv3", "-n", "12", "--seed", "1", "--constraint",
-                          f"latency:local<={bound}", "--input-size", "16"], capsys)  # fmt: skip
+    # The bound and the generation are measured a minute apart on a shared host whose speed drifts (by 2x once in a
+    # full run: every prediction then broke the bound). A second attempt re-measures both in a fresh HOME.
+    for attempt in range(2):
+        home = tmp_path / f"home{attempt}"
+        monkeypatch.setenv("HOME", str(home))  # the latency cache goes to HOME/.cache/nag
+        cache = LatencyCache(str(home / ".cache" / "nag" / "latency_local.json"))
+        kw = dict(input_size=(3, 16, 16), num_classes=10, threads=1)
+        lat = np.array([cache.measure(SPACE, a, **kw).median_ms for a in SPACE.sample(20, seed=5)])
+        bound = round(float(np.quantile(lat, 0.3)), 3)
+        code, out, err = run(["generate", "--space", "mbv3", "-n", "12", "--seed", "1", "--constraint",
+                              f"latency:local<={bound}", "--input-size", "16"], capsys)  # fmt: skip
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        true = np.array([float(ln.split(" true ")[1].split()[0]) for ln in lines]) if lines else np.zeros(0)
+        if code == 0 and len(lines) == 12 and np.mean(true <= bound) >= 0.6:
+            break
     assert code == 0, err
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     assert len(lines) == 12
-    true = np.array([float(ln.split(" true ")[1].split()[0]) for ln in lines])
     assert np.mean(true <= bound) >= 0.6, (bound, true)
     assert "truly feasible" in err
 

@@ -154,13 +154,21 @@ def test_block_table_orders_networks_and_sums_close_to_the_network(table: MBV3La
     assert raw[0] > raw[1] > table.fixed_ms > 0
     # measured whole networks: the block sum leaves out only the glue between modules. Stated factor: within
     # 2x either way (observed 0.8-1.3x on a 2-core shared machine at 32-128 px)
-    # the faster of two medians: a burst of load on the shared host slows one measurement, not both
-    measured = np.array(
-        [min(measure_latency("mbv3", a, input_size=MBV3_PX, repeats=10).median_ms for _ in range(2))
-         for a in (big, small)]
-    )  # fmt: skip
+    # the faster of two medians: a burst of load on the shared host slows one measurement, not both; the host's
+    # speed also drifts (2x once in a full run), so a second attempt re-measures the table next to the networks
+    for attempt in range(2):
+        if attempt:
+            raw = MBV3LatencyTable.measure(input_size=MBV3_PX, warmup=2, repeats=5, rounds=1).raw_sum(
+                [big, small]
+            )
+        measured = np.array(
+            [min(measure_latency("mbv3", a, input_size=MBV3_PX, repeats=10).median_ms for _ in range(2))
+             for a in (big, small)]
+        )  # fmt: skip
+        ratio = measured / raw
+        if measured[0] > measured[1] and np.all((ratio > 0.5) & (ratio < 2.0)):
+            break
     assert measured[0] > measured[1]
-    ratio = measured / raw
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
 
 
