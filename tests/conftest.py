@@ -65,3 +65,39 @@ requires_nb101 = requires_data(
 )
 IMAGES = ("images/fashion_mnist/t10k-images-idx3-ubyte.gz", "images/fashion_mnist/t10k-labels-idx1-ubyte.gz")
 requires_images = requires_data(*IMAGES)
+
+
+def guarded_oracle(monkeypatch: pytest.MonkeyPatch, space: str, target: str, names: tuple[str, ...] = ()):
+    """A `BenchmarkOracle` for ``target`` whose benchmark raises when any of its readers is called with the target
+    (or one of ``names``, its aliases) outside `Oracle.evaluate`: a search may read the target's table only through
+    queries (the transfer tests' no-leak check)."""
+    from bo.oracles import BenchmarkOracle
+    from nag.benchmarks import get_benchmark
+
+    bench = get_benchmark(space)
+    watched = {target, *names}
+    inside = {"evaluate": False}
+
+    def guard(name: str) -> None:
+        orig = getattr(bench, name)
+
+        def fn(*args, **kwargs):
+            hit = any(isinstance(a, str) and a in watched for a in [*args, *kwargs.values()])
+            if hit and not inside["evaluate"]:
+                raise AssertionError(f"target table read outside evaluate: {name}{args}")
+            return orig(*args, **kwargs)
+
+        monkeypatch.setattr(bench, name, fn)
+
+    for name in ("column", "query", "record", "query_many", "labelled_column", "metric_matrix"):
+        guard(name)
+
+    class GuardedOracle(BenchmarkOracle):
+        def evaluate(self, archs):
+            inside["evaluate"] = True
+            try:
+                return super().evaluate(archs)
+            finally:
+                inside["evaluate"] = False
+
+    return GuardedOracle(space, target)

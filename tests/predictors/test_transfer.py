@@ -97,35 +97,9 @@ def test_bad_input_in_diffusion_bo():
 def test_target_table_is_read_only_through_queries(monkeypatch):
     """A diffusion-BO search with transfer never reads the target's table except inside `Oracle.evaluate`."""
     from bo.loop import run_search
-    from bo.oracles import BenchmarkOracle
-    from nag.benchmarks import get_benchmark
+    from tests.conftest import guarded_oracle
 
-    bench = get_benchmark("nb201")
-    inside = {"evaluate": False}
-
-    def guard(name):
-        orig = getattr(bench, name)
-
-        def fn(*args, **kwargs):
-            ds = next((a for a in [*args, *kwargs.values()] if isinstance(a, str) and a == TARGET), None)
-            if ds is not None and not inside["evaluate"]:
-                raise AssertionError(f"target table read outside evaluate: {name}{args}")
-            return orig(*args, **kwargs)
-
-        monkeypatch.setattr(bench, name, fn)
-
-    for name in ("column", "query", "record", "query_many", "labelled_column", "metric_matrix"):
-        guard(name)
-
-    class GuardedOracle(BenchmarkOracle):
-        def evaluate(self, archs):
-            inside["evaluate"] = True
-            try:
-                return super().evaluate(archs)
-            finally:
-                inside["evaluate"] = False
-
-    oracle = GuardedOracle("nb201", TARGET)
+    oracle = guarded_oracle(monkeypatch, "nb201", TARGET)
     st = run_search("diffusion-bo", oracle, 3, seed=0,
                     method_options={"transfer_from": SOURCES, "proposals": "space", "beta": 0.0})  # fmt: skip
     assert st.n_queries == 3

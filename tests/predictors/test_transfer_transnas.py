@@ -69,39 +69,16 @@ def test_target_table_is_read_only_through_queries(monkeypatch):
     """A diffusion-BO search with transfer reads the target's values only inside `Oracle.evaluate` (its domain, the
     list of labelled cells, is the benchmark's protocol and carries no values)."""
     from bo.loop import run_search
-    from bo.oracles import BenchmarkOracle
-    from nag.benchmarks import get_benchmark
+    from tests.conftest import guarded_oracle
 
-    bench = get_benchmark(SPACE)
-    inside = {"evaluate": False}
-
-    def guard(name):
-        orig = getattr(bench, name)
-
-        def fn(*args, **kwargs):
-            hit = any(isinstance(a, str) and a in (TARGET, "scene") for a in [*args, *kwargs.values()])
-            if hit and not inside["evaluate"]:
-                raise AssertionError(f"target table read outside evaluate: {name}{args}")
-            return orig(*args, **kwargs)
-
-        monkeypatch.setattr(bench, name, fn)
-
-    for name in ("column", "query", "record", "query_many", "labelled_column", "metric_matrix"):
-        guard(name)
-
-    class GuardedOracle(BenchmarkOracle):
-        def evaluate(self, archs):
-            inside["evaluate"] = True
-            try:
-                return super().evaluate(archs)
-            finally:
-                inside["evaluate"] = False
-
-    oracle = GuardedOracle(SPACE, TARGET)
+    oracle = guarded_oracle(monkeypatch, SPACE, TARGET, ("scene",))
     st = run_search("diffusion-bo", oracle, 3, seed=0, method_options={"transfer_from": SOURCES})
     assert st.n_queries == 3 and all(np.isfinite(s) for s in st.signals)
     assert st.method_state["transfer_from"] == [
         f"{SPACE}/{d}/val_accuracy" for d in ("class_object", "jigsaw")
     ]
+    from nag.benchmarks import get_benchmark
+
+    bench = get_benchmark(SPACE)
     labelled = {bench.space.format(a) for a in bench.labelled(TARGET)}
     assert set(st.archs) <= labelled  # the search stays on the target's labelled cells
