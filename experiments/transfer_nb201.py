@@ -23,9 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ import torch
 
 from bo.loop import run_search
 from bo.oracles import SIGNAL_TIE_TOL, BenchmarkOracle
+from nag.io import cached_json
 from nag.typing import parse_seeds
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -47,13 +46,6 @@ PUBLISHED = {
 }
 
 
-def _write_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def one_run(target: str, transfer: bool, seed: int, budget: int, options: dict[str, Any], out: Path) -> dict:
     """One search (cached in ``out``): signals and test accuracies of the queries, in order."""
     mode = "transfer" if transfer else "none"
@@ -63,25 +55,22 @@ def one_run(target: str, transfer: bool, seed: int, budget: int, options: dict[s
         from predictors.transfer import SourceValuePrior
 
         key["target_only_prior"] = SourceValuePrior.target_only_prior
-    if path.is_file():
-        rec = json.loads(path.read_text())
-        if rec.get("key") == key:
-            return rec
     opts = dict(options)
     if transfer:
         opts["transfer_from"] = [d for d in DATASETS if d != target]
-    oracle = BenchmarkOracle("nb201", target)
-    t0 = time.perf_counter()
-    st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=opts)
-    rec = {
-        "key": key,
-        "signals": list(st.signals),
-        "test": [r.get("test_acc", math.nan) for r in st.reports],
-        "one_off_cost_s": dict(st.one_off_cost_s),
-        "wall_s": time.perf_counter() - t0,
-    }
-    _write_atomic(path, rec)
-    return rec
+
+    def run() -> dict[str, Any]:
+        oracle = BenchmarkOracle("nb201", target)
+        t0 = time.perf_counter()
+        st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=opts)
+        return {
+            "signals": list(st.signals),
+            "test": [r.get("test_acc", math.nan) for r in st.reports],
+            "one_off_cost_s": dict(st.one_off_cost_s),
+            "wall_s": time.perf_counter() - t0,
+        }
+
+    return cached_json(path, key, run)
 
 
 def summarise(rec: dict, signal_max: float) -> dict[str, Any]:
@@ -195,16 +184,15 @@ def generate_table(args: argparse.Namespace) -> None:
                 path = Path(args.out) / "generate" / target / f"k{k}" / f"seed{s}.json"
                 key = {"target": target, "k": k, "seed": s, "n": 100}
                 key["target_only_prior"] = SourceValuePrior.target_only_prior
-                rec = json.loads(path.read_text()) if path.is_file() else {}
-                if rec.get("key") != key:
+
+                def generate(target=target, k=k, s=s) -> dict[str, Any]:
                     req = parse_request(sp, [f"accuracy:{target}"])
                     res = design(sp, model, req, 100, n_train=k, seed=s,
                                  transfer_from=[d for d in DATASETS if d != target])  # fmt: skip
-                    tv = np.asarray(res.true[0], dtype=float)
-                    rec = {"key": key, "true": tv.tolist(), "build_s": res.info["transfer"]["build_s"],
-                           "seconds": res.seconds}  # fmt: skip
-                    _write_atomic(path, rec)
-                rows.append(rec)
+                    return {"true": np.asarray(res.true[0], dtype=float).tolist(),
+                            "build_s": res.info["transfer"]["build_s"], "seconds": res.seconds}  # fmt: skip
+
+                rows.append(cached_json(path, key, generate))
             share = [np.mean(np.asarray(r["true"]) >= cut) for r in rows]
             mean = [np.mean(r["true"]) for r in rows]
             best = [np.max(r["true"]) for r in rows]

@@ -22,9 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import torch
 
 from bo.loop import run_search
 from bo.oracles import BenchmarkOracle
+from nag.io import cached_json
 from nag.typing import parse_seeds
 
 SPACE = "nasbench_graph"
@@ -61,13 +60,6 @@ def least_correlated(target: str) -> tuple[str, float]:
     return d, rho[d]
 
 
-def _write_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out: Path, mode: str) -> dict:
     """One search (cached in ``out``): signals and test performances of the queries, in order."""
     path = out / target / mode / f"seed{seed}.json"
@@ -81,23 +73,20 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
         from predictors.transfer import SourceValuePrior
 
         key["target_only_prior"] = SourceValuePrior.target_only_prior
-    if path.is_file():
-        rec = json.loads(path.read_text())
-        if rec.get("key") == key:
-            return rec
-    oracle = BenchmarkOracle(SPACE, target)
-    t0 = time.perf_counter()
-    st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=dict(options))
-    rec = {
-        "key": key,
-        "signals": list(st.signals),
-        "test": [r.get("test_perf", math.nan) for r in st.reports],
-        "one_off_cost_s": dict(st.one_off_cost_s),
-        "wall_s": time.perf_counter() - t0,
-        "fallback_steps": st.method_state.get("fallback_steps", 0),
-    }
-    _write_atomic(path, rec)
-    return rec
+
+    def run() -> dict[str, Any]:
+        oracle = BenchmarkOracle(SPACE, target)
+        t0 = time.perf_counter()
+        st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=dict(options))
+        return {
+            "signals": list(st.signals),
+            "test": [r.get("test_perf", math.nan) for r in st.reports],
+            "one_off_cost_s": dict(st.one_off_cost_s),
+            "wall_s": time.perf_counter() - t0,
+            "fallback_steps": st.method_state.get("fallback_steps", 0),
+        }
+
+    return cached_json(path, key, run)
 
 
 def picks(rec: dict, at: tuple[int, ...]) -> dict[int, float]:

@@ -32,8 +32,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ import torch
 
 from bo.loop import run_search
 from bo.oracles import SIGNAL_TIE_TOL, BenchmarkOracle
+from nag.io import cached_json
 from nag.typing import parse_seeds
 
 SPACE = "transnas101_micro"
@@ -55,13 +54,6 @@ def tasks() -> list[str]:
 
     bench = get_benchmark(SPACE)
     return [d for d in bench.datasets() if "val_accuracy" in bench.metrics(d)]
-
-
-def _write_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
 
 
 def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out: Path) -> dict[str, Any]:
@@ -80,22 +72,19 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
     if sources:
         options["transfer_from"] = list(sources)
     key = {"space": SPACE, "target": target, "seed": seed, "budget": budget, "options": options}
-    if path.is_file():
-        rec = json.loads(path.read_text())
-        if rec.get("key") == key:
-            return rec
-    oracle = BenchmarkOracle(SPACE, target)
-    t0 = time.perf_counter()
-    st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=dict(options))
-    rec = {
-        "key": key,
-        "archs": list(st.archs),
-        "signals": [float("nan") if s is None else float(s) for s in st.signals],
-        "one_off_cost_s": dict(st.one_off_cost_s),
-        "wall_s": time.perf_counter() - t0,
-    }
-    _write_atomic(path, rec)
-    return rec
+
+    def run() -> dict[str, Any]:
+        oracle = BenchmarkOracle(SPACE, target)
+        t0 = time.perf_counter()
+        st = run_search("diffusion-bo", oracle, budget, seed=seed, method_options=dict(options))
+        return {
+            "archs": list(st.archs),
+            "signals": [float("nan") if s is None else float(s) for s in st.signals],
+            "one_off_cost_s": dict(st.one_off_cost_s),
+            "wall_s": time.perf_counter() - t0,
+        }
+
+    return cached_json(path, key, run)
 
 
 def summarise(rec: dict[str, Any], signal_max: float, at: tuple[int, ...]) -> dict[str, Any]:

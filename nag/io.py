@@ -10,9 +10,16 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_path", "remove_stale_temps"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_path",
+    "cached_json",
+    "remove_stale_temps",
+]
 
 
 def _tmp_name(path: Path) -> Path:
@@ -55,6 +62,30 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def cached_json(
+    path: str | os.PathLike[str], key: Any, compute: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON record stored at ``path`` when it was made with ``key``; otherwise ``compute()``, stored atomically
+    with ``"key": key`` (how experiments resume: a killed run recomputes only the records it had not written).
+
+    Args:
+        path: the record's file.
+        key: the settings the record depends on (JSON-serialisable; compared after a JSON round trip).
+        compute: makes the record (a dict without ``"key"``).
+    """
+    import json
+
+    path = Path(path)
+    key = json.loads(json.dumps(key))
+    if path.is_file():
+        rec = json.loads(path.read_text())
+        if rec.get("key") == key:
+            return rec
+    rec = {"key": key, **compute()}
+    atomic_write_text(path, json.dumps(rec))
+    return rec
 
 
 def _pid_alive(pid: int) -> bool:

@@ -49,3 +49,20 @@ def test_remove_stale_temps_only_dead_pids(tmp_path):
     removed = remove_stale_temps(tmp_path)
     assert removed == [stale]
     assert live.exists() and other.exists() and not stale.exists()
+
+
+def test_cached_json_recomputes_only_for_new_settings(tmp_path):
+    from nag.io import cached_json
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    path = tmp_path / "a" / "seed0.json"
+    first = cached_json(path, {"seed": 0, "sources": ("x", "y")}, compute)
+    assert first == {"key": {"seed": 0, "sources": ["x", "y"]}, "value": 1}
+    assert cached_json(path, {"seed": 0, "sources": ["x", "y"]}, compute)["value"] == 1  # read back, not recomputed
+    assert cached_json(path, {"seed": 1, "sources": ["x", "y"]}, compute)["value"] == 2  # other settings: recomputed
+    assert len(calls) == 2 and not list(path.parent.glob("*.tmp*"))
