@@ -507,11 +507,12 @@ class SourceValuePrior(TransferPrior):
         P = self.F.shape[1]
         if S >= 2:  # leave one source out: how a task is explained by the others and the graph
             totals, resid = [], []
+            rows = np.logical_and.reduce([s.labelled for s in self.src])  # labelled by every source: none imputed
+            Fr, Zr = self.F[rows], Z[rows]
             for t in range(S):
                 others = [j for j in range(S) if j != t]
-                rows = np.logical_and.reduce([self.src[j].labelled for j in range(S)])  # no imputed row
-                D = np.concatenate([self.F[rows, :1], Z[rows][:, others], self.F[rows, 1:]], 1)
-                coef = _ridge(D, Z[rows, t], ridge)
+                D = np.concatenate([Fr[:, :1], Zr[:, others], Fr[:, 1:]], 1)
+                coef = _ridge(D, Zr[:, t], ridge)
                 totals.append(coef[1 : 1 + len(others)].sum())
                 resid.append(np.concatenate([coef[:1], coef[1 + len(others) :]]))
             total = float(np.clip(np.mean(totals), 0.5, 1.0))
