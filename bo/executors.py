@@ -27,7 +27,16 @@ from typing import Any
 from bo.oracles import Evaluation, Oracle
 from nag.errors import InvalidChoiceError
 
-__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "EXECUTORS", "get_executor"]
+__all__ = [
+    "Executor",
+    "SerialExecutor",
+    "ProcessExecutor",
+    "RayExecutor",
+    "EXECUTORS",
+    "WARM_UP_MODULES",
+    "get_executor",
+    "warm_up_imports",
+]
 
 #: Executor names, as ``nag search --executor`` accepts them.
 EXECUTORS: tuple[str, ...] = ("serial", "process", "ray")
@@ -95,7 +104,7 @@ def _evaluate_one(oracle: Oracle, arch: Any) -> Evaluation:
 WARM_UP_MODULES: tuple[str, ...] = ("torch", "lightning", "bo.oracles", "bo.lit", "bo.task_data")
 
 
-def _warm_up(modules: Sequence[str]) -> int:
+def warm_up_imports(modules: Sequence[str]) -> int:
     """Import ``modules`` in this (worker) process; returns its pid."""
     import importlib
 
@@ -265,7 +274,7 @@ class RayExecutor(Executor):
         self._oracle_refs: dict[int, tuple[Oracle, Any]] = {}
         self._warming: list[Any] = []
         if warm_up and self._started and num_cpus:
-            warm = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus)(_warm_up)
+            warm = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus)(warm_up_imports)
             self._warming = [warm.remote(WARM_UP_MODULES) for _ in range(max(1, int(num_cpus // task_cpus)))]
 
     def wait_warm(self) -> list[int]:

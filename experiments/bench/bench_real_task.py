@@ -105,9 +105,9 @@ def ray_table(args) -> None:
                             batch_size=args.batch_size, size=args.ray_size, module_kwargs=module, seed=0)  # fmt: skip
     archs = sp.sample(args.queries, seed=1)
     rows = []
-    from bo.executors import WARM_UP_MODULES, _warm_up
+    from bo.executors import WARM_UP_MODULES, warm_up_imports
 
-    _warm_up(WARM_UP_MODULES)  # the serial baseline is a warm process too
+    warm_up_imports(WARM_UP_MODULES)  # the serial baseline is a warm process too
     t = time.perf_counter()
     serial = SerialExecutor().map(oracle, archs)
     t_serial = time.perf_counter() - t
