@@ -188,6 +188,11 @@ class DiffusionBOConfig(Config):
             ``experiments/transfer_nbgraph.py --part negative``: 2 of 9 targets worse than without transfer by more
             than 0.2 points without the fallback, 5 of 9 with ``0.5`` — the GP then starts from the sources'
             clustered first picks instead of a spread-out initial design).
+        distinct: candidates computing the same function as a queried architecture (equal `SearchSpace.canonical`)
+            or ignoring their input (`SearchSpace.disconnected`: a network of it learns a constant) are not
+            proposed, unless nothing else is. ``None`` (default): on where a query trains a network (a real-training
+            oracle: such a query spends a training on a known or a constant function; `experiments/real_search.py`),
+            off on a benchmark table (each isomorphic cell has its own, differently seeded entry there).
     """
 
     checkpoint: str | None = None
@@ -215,6 +220,7 @@ class DiffusionBOConfig(Config):
     tie_break: float = 0.0
     thompson: float | None = None
     transfer_fallback: float = 0.0
+    distinct: bool | None = None
 
     def __post_init__(self) -> None:
         if self.acquisition not in ACQUISITIONS:
@@ -836,6 +842,7 @@ class DiffusionBO:
             )
         elif self.live is not None:  # computed per candidate on demand: never for a whole enumeration at once
             self.scoring_features = self.live
+        self.distinct = supports_live_metrics(oracle) if config.distinct is None else bool(config.distinct)
         self.feasibility = FeasibilityModel(
             getattr(oracle, "constraints", ()) or (),
             self.space,
@@ -924,13 +931,15 @@ class DiffusionBO:
         seed = int(rng.integers(2**31 - 1))
         # candidates must be new: neither queried nor ruled out by a cheap measurement
         queried = [self.space.parse(t) for t in [*state.archs, *state.rejected_archs]]
+        # the functions known from a query (a candidate a measurement rejected was not trained)
+        trained = queried[: len(state.archs)]
         archs, y = self.training_set(state)
         alternates = ALTERNATES if self.oracle.cheap_constraints else 0
         if self.transfer is None and (state.n_queries < cfg.n_init or len(archs) < 2):
             state.method_state["phase"] = "init"
             n = min(q, cfg.n_init - state.n_queries) or q
             if not alternates:
-                return self.pools.initial(state, n, queried, seed, rng)[:q]
+                return self._distinct(self.pools.initial(state, n, queried, seed, rng), trained)[:q]
             # a measurement may rule some out: draw more, in the order the harness should try them; a local latency
             # model (the MobileNetV3 table predicts before anything is measured) guides the draw into the bound
             # and puts the likely feasible first
@@ -941,7 +950,7 @@ class DiffusionBO:
                 else []
             )
             draw = self.pools.initial(state, q + INITIAL_ALTERNATES, queried, seed, rng, terms)
-            return feasibility.order_initial(draw)
+            return feasibility.order_initial(self._distinct(draw, trained))
         state.method_state["phase"] = "bo"
         beta = cfg.beta
         if cfg.beta_decay:
@@ -975,7 +984,8 @@ class DiffusionBO:
                                  schedule=self.schedule, name="acquisition")  # fmt: skip
                 guidance = [term, *feasibility.guidance_terms(self.model, cfg.guidance_scale, self.schedule,
                                                               self._constraint_scale(state))]  # fmt: skip
-            pool = self.pools.pool(PoolRequest(state, archs, y, queried, rng, seed, guidance))
+            pool = self._distinct(self.pools.pool(PoolRequest(state, archs, y, queried, rng, seed, guidance)),
+                                  trained)  # fmt: skip
             if not pool:
                 state.method_state["phase"] = "random"
                 return self.domain.sample(q, rng)
@@ -998,6 +1008,21 @@ class DiffusionBO:
                 ranked = select("ucb", scorer, pool, len(pool), beta=beta, best_f=best_f)
                 chosen += [i for i in ranked if i not in set(chosen)][:alternates]
             return [pool[i] for i in chosen]
+
+    def _distinct(self, archs: list[Arch], queried: Sequence[Arch]) -> list[Arch]:
+        """``archs`` without those computing the function of a ``queried`` architecture or of an earlier one in the
+        list, and without disconnected ones (`DiffusionBOConfig.distinct`); all of ``archs`` where that leaves
+        nothing or the option is off."""
+        if not self.distinct:
+            return archs
+        seen = {self.space.canonical(a) for a in queried}
+        out = []
+        for a in archs:
+            key = self.space.canonical(a)
+            if key not in seen and not self.space.disconnected(a):
+                seen.add(key)
+                out.append(a)
+        return out or archs
 
     def _transfer_rejected(self, state: BOState, k: int) -> bool:
         """Whether this step falls back to the search without transfer (`DiffusionBOConfig.transfer_fallback`);

@@ -45,6 +45,19 @@ class _OutOfTime(Exception):
     """Raised from the search's callback once the run has used its wall-clock budget."""
 
 
+def _split_methods(text: str) -> list[str]:
+    """``--methods`` split at the commas outside ``[...]``."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [m for m in [*out, cur.strip()] if m]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion-mnist")
@@ -68,7 +81,12 @@ def main() -> None:
         help="seconds of wall-clock per run (every second of the run: proposing, measuring, training); "
         "--budget then only caps the queries",
     )
-    p.add_argument("--methods", default="diffusion-bo,random,evolution")
+    p.add_argument(
+        "--methods",
+        default="diffusion-bo,random,evolution",
+        help="comma-separated; a method may carry options as NAME[KEY=VALUE;KEY=VALUE], e.g. "
+        "'diffusion-bo[min_feasibility=0.2]' (a variant, compared side by side with the default)",
+    )
     p.add_argument("--out", default=str(ROOT / "runs/real_search"))
     args = p.parse_args()
     import torch
@@ -98,10 +116,14 @@ def main() -> None:
     seeds = parse_seeds(args.seeds)
     curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     rows = []
-    for method in args.methods.split(","):
+    from nag.cli import _method_options
+
+    for entry in _split_methods(args.methods):
+        method, _, opts = entry.partition("[")
+        options = _method_options([o for o in opts.rstrip("]").split(";") if o])
         res = []
         for seed in seeds:
-            f = out / f"{method}_s{seed}.json"
+            f = out / f"{entry}_s{seed}.json"
             if f.exists():
                 r = json.loads(f.read_text())
             else:
@@ -116,7 +138,9 @@ def main() -> None:
                         raise _OutOfTime
 
                 try:
-                    st = run_search(method, oracle, args.budget, seed=seed, callback=clock)
+                    st = run_search(
+                        method, oracle, args.budget, seed=seed, callback=clock, method_options=options
+                    )
                 except _OutOfTime:
                     st = last[0]
                 s = st.summary()
@@ -158,11 +182,11 @@ def main() -> None:
                 }
                 f.write_text(json.dumps(r))
             res.append(r)
-            curves.setdefault(method, []).append(r["curve"])
+            curves.setdefault(entry, []).append(r["curve"])
         pick = np.array([r["pick_test"] for r in res])
         best = np.array([r["best_test"] for r in res])
         rows.append(
-            f"| {method} | {best.mean():.2f} ± {best.std(ddof=1) if len(best) > 1 else 0:.2f} | "
+            f"| {entry} | {best.mean():.2f} ± {best.std(ddof=1) if len(best) > 1 else 0:.2f} | "
             f"{pick.mean():.2f} ± {pick.std(ddof=1) if len(pick) > 1 else 0:.2f} | "
             f"{sum(r['infeasible'] for r in res)} | {np.mean([r['measurements'] for r in res]):.1f} "
             f"({np.mean([r['measure_s'] for r in res]):.1f} s) | "
@@ -186,12 +210,13 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    colours = {"diffusion-bo": "C0", "random": "C1", "evolution": "C2"}
     for method, cs in curves.items():
         for k, c in enumerate(cs):
             x = [a for a, _ in c]
             y = [b if b > -math.inf else np.nan for _, b in c]
             ax.step(x, y, where="post", alpha=0.8, label=method if k == 0 else None,
-                    color={"diffusion-bo": "C0", "random": "C1", "evolution": "C2"}.get(method))  # fmt: skip
+                    color=colours.get(method, f"C{3 + list(curves).index(method)}"))  # fmt: skip
     ax.set_xlabel("wall-clock since the run's start (s)")
     ax.set_title(f"{args.space}: best feasible test accuracy, latency <= {bound:.2f} ms")
     ax.set_ylabel("best feasible test accuracy (%)")

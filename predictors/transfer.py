@@ -507,7 +507,8 @@ class SourceValuePrior(TransferPrior):
         P = self.F.shape[1]
         if S >= 2:  # leave one source out: how a task is explained by the others and the graph
             totals, resid = [], []
-            rows = np.logical_and.reduce([s.labelled for s in self.src])  # labelled by every source: none imputed
+            # labelled by every source: none imputed
+            rows = np.logical_and.reduce([s.labelled for s in self.src])
             Fr, Zr = self.F[rows], Z[rows]
             for t in range(S):
                 others = [j for j in range(S) if j != t]

@@ -63,6 +63,7 @@ def test_cached_json_recomputes_only_for_new_settings(tmp_path):
     path = tmp_path / "a" / "seed0.json"
     first = cached_json(path, {"seed": 0, "sources": ("x", "y")}, compute)
     assert first == {"key": {"seed": 0, "sources": ["x", "y"]}, "value": 1}
-    assert cached_json(path, {"seed": 0, "sources": ["x", "y"]}, compute)["value"] == 1  # read back, not recomputed
-    assert cached_json(path, {"seed": 1, "sources": ["x", "y"]}, compute)["value"] == 2  # other settings: recomputed
+    # read back, not recomputed; other settings: recomputed
+    assert cached_json(path, {"seed": 0, "sources": ["x", "y"]}, compute)["value"] == 1
+    assert cached_json(path, {"seed": 1, "sources": ["x", "y"]}, compute)["value"] == 2
     assert len(calls) == 2 and not list(path.parent.glob("*.tmp*"))

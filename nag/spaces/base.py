@@ -78,6 +78,11 @@ class SearchSpace(ABC, Generic[ArchT]):
         """All valid architectures one edit away (one operation changed, or one edge toggled where allowed)."""
 
     # ------------------------------------------------------------------ provided
+    def disconnected(self, arch: ArchT) -> bool:
+        """Whether the architecture's output ignores its input (no path of non-zero operations from input to
+        output): a network of it learns a constant. Default: never (a space whose graphs always connect)."""
+        return False
+
     def is_valid(self, arch: ArchT) -> bool:
         """``True`` when `validate` finds nothing wrong."""
         return not self.validate(arch)

@@ -116,3 +116,24 @@ def test_live_metrics_are_on_by_default_for_the_gp(oracle, no_tables):
     assert method().live is not None and method().live.live.metrics == DEFAULT_LIVE_METRICS
     assert method(zc=False).live is None and method(surrogate="ensemble").live is None
     assert method(zc_metrics="synflow,jacob_cov").live.live.metrics == ("synflow", "jacob_cov")
+
+
+def test_diffusion_bo_trains_no_function_twice(oracle, no_tables):
+    """On a real-training oracle no query repeats a queried cell's function (isomorphism class) or ignores its
+    input; the filter keeps the first of each class and leaves a list of only known functions as it is."""
+    method = DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(**OPTS))
+    assert method.distinct
+    sp = oracle.space
+    a = sp.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    # node 2 feeds nothing (none~2): its operation does not change the function
+    iso = sp.parse("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    other = sp.parse(
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    )
+    cut = sp.parse("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|none~2|")
+    assert sp.canonical(a) == sp.canonical(iso) and sp.disconnected(cut)
+    assert method._distinct([iso, other, cut, other], [a]) == [other]
+    assert method._distinct([iso], [a]) == [iso]  # nothing new: the list as it is
+    state = run_search("diffusion-bo", oracle, budget=8, seed=3, method_options=OPTS)
+    keys = [sp.canonical(sp.parse(t)) for t in state.archs]
+    assert len(set(keys)) == 8 and not any(sp.disconnected(sp.parse(t)) for t in state.archs)

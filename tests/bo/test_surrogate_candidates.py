@@ -338,3 +338,15 @@ def test_acquisitions_in_closed_form(nb201):
     )
     with pytest.raises(InvalidChoiceError, match="^acquisition: unknown value 'pi'"):
         select("pi", gp, archs[20:], 1, beta=4.0, best_f=0.0)
+
+
+def test_distinct_is_off_on_a_table_and_on_when_asked():
+    """A table holds each isomorphic cell's own entry: diffusion-BO may query it (default); ``distinct=True`` makes
+    every query a new function that depends on its input."""
+    oracle = BenchmarkOracle("nb201", "cifar10")
+    opts = {"proposals": "mutation", "zc": False, "n_init": 4, "pool": 32, "gp_maxiter": 20}
+    assert not DiffusionBO(oracle.domain(), oracle, DiffusionBOConfig(**opts)).distinct
+    state = run_search("diffusion-bo", oracle, budget=14, seed=0, method_options={**opts, "distinct": True})
+    space = get_space("nb201")
+    cells = [space.parse(t) for t in state.archs]
+    assert len({space.canonical(a) for a in cells}) == 14 and not any(space.disconnected(a) for a in cells)

@@ -139,3 +139,18 @@ def test_cell_sums_edge_outputs(space):
     assert torch.allclose(cell(x), 4 * x)
     zero = NB201Cell(NB201Arch(("none",) * 6), 4)
     assert torch.count_nonzero(zero(x)) == 0
+
+
+def test_disconnected_cells_ignore_their_input(space):
+    import torch
+
+    cells = list(space.enumerate_product())
+    cut = [a for a in cells if space.disconnected(a)]
+    assert len(cut) == 341  # the cells on which NAS-Bench-Suite-Zero's jacob_cov is NaN
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    for a, expect_same in [(cut[0], True), (cut[-1], True), (space.parse(BEST_C10), False)]:
+        net = space.to_module(a, C=4, N=1, num_classes=3).eval()
+        with torch.no_grad():
+            out = net(x)
+        assert torch.allclose(out[0], out[1]) is expect_same, a.arch_str
