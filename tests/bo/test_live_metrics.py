@@ -127,11 +127,10 @@ def test_diffusion_bo_trains_no_function_twice(oracle, no_tables):
     a = sp.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
     # node 2 feeds nothing (none~2): its operation does not change the function
     iso = sp.parse("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
-    other = sp.parse(
-        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
-    )
+    # another operation on a live edge (1 -> 3): another function
+    other = sp.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
     cut = sp.parse("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|none~2|")
-    assert sp.canonical(a) == sp.canonical(iso) and sp.disconnected(cut)
+    assert sp.canonical(a) == sp.canonical(iso) != sp.canonical(other) and sp.disconnected(cut)
     assert method._distinct([iso, other, cut, other], [a]) == [other]
     assert method._distinct([iso], [a]) == [iso]  # nothing new: the list as it is
     state = run_search("diffusion-bo", oracle, budget=8, seed=3, method_options=OPTS)
