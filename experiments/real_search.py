@@ -16,6 +16,8 @@ Usage::
         --budget 200 --seeds 0-2 --out runs/real_search_nb201
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python experiments/real_search.py --space mbv3 --wall-budget 200 \
         --budget 200 --seeds 0-2 --out runs/real_search_mbv3
+    # a setting beside the defaults: NAME[KEY=VALUE;...] (each run cached as DIR/NAME[...]_sSEED.json)
+    ... --methods 'diffusion-bo,diffusion-bo[constraint_scale=20;min_feasibility=0.5],random,evolution'
 
 Every second of a run counts against its wall-clock budget (proposing: GP fits, guided sampling and live
 training-free metrics for diffusion-BO; measuring latency; training and evaluating); the shipped generators'
