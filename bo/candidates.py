@@ -790,6 +790,7 @@ class DiffusionBO:
         self.domain, self.oracle = domain, oracle
         self.space = domain.space
         zc, checkpoint = config.zc, config.checkpoint
+        trains = supports_live_metrics(oracle)  # a real-training oracle (the defaults below differ there)
         self.transfer = None
         if config.transfer_from:  # the prior replaces the GP from query 0 (`bo.transfer`)
             from bo.transfer import transfer_surrogate
@@ -805,15 +806,12 @@ class DiffusionBO:
             zc = (
                 config.surrogate == "gp"
                 and self.transfer is None
-                and (
-                    (_zc_kernel(self.space.name) and hasattr(oracle, "benchmark"))
-                    or supports_live_metrics(oracle)
-                )
+                and ((_zc_kernel(self.space.name) and hasattr(oracle, "benchmark")) or trains)
             )
         self.zc_metrics = list(config.zc_metrics) if config.zc_metrics else None
         self.live: LiveMetricFeatures | None = None
         # on a real-training oracle: the task's own metrics, computed live; never another task's table
-        if zc and supports_live_metrics(oracle):
+        if zc and trains:
             live = LiveMetrics(oracle, self.zc_metrics)
             self.live = LiveMetricFeatures(GraphFeatures(self.space), live, config.zc_kernel == "linear")
         self.zc = self._zc_matrix(oracle) if zc and self.live is None else None
@@ -850,7 +848,7 @@ class DiffusionBO:
             )
         elif self.live is not None:  # computed per candidate on demand: never for a whole enumeration at once
             self.scoring_features = self.live
-        self.distinct = supports_live_metrics(oracle) if config.distinct is None else bool(config.distinct)
+        self.distinct = trains if config.distinct is None else bool(config.distinct)
         self.feasibility = FeasibilityModel(
             getattr(oracle, "constraints", ()) or (),
             self.space,
@@ -858,7 +856,7 @@ class DiffusionBO:
             config.gp_maxiter,
             config.min_feasibility
             if config.min_feasibility is not None
-            else (REAL_MIN_FEASIBILITY if supports_live_metrics(oracle) else TABLE_MIN_FEASIBILITY),
+            else (REAL_MIN_FEASIBILITY if trains else TABLE_MIN_FEASIBILITY),
             getattr(oracle, "local_latency_model", None),
         )
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -49,15 +50,7 @@ class _OutOfTime(Exception):
 
 def _split_methods(text: str) -> list[str]:
     """``--methods`` split at the commas outside ``[...]``."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return [m for m in [*out, cur.strip()] if m]
+    return [m.strip() for m in re.split(r",(?![^\[]*\])", text) if m.strip()]
 
 
 def main() -> None:
