@@ -34,6 +34,8 @@ from nag.errors import InvalidChoiceError, NagRuntimeError
 from nag.graph import ArchGraph
 from nag.spaces import SearchSpace, get_space
 from predictors.measure import (
+    REPEATS,
+    WARMUP,
     Backend,
     Clock,
     LatencyCache,
@@ -223,8 +225,8 @@ class MBV3LatencyTable(LocalLatencyModel):
         input_size: Sequence[int] = (3, 64, 64),
         num_classes: int = 10,
         threads: int = 1,
-        warmup: int = 10,
-        repeats: int = 30,
+        warmup: int = WARMUP,
+        repeats: int = REPEATS,
         rounds: int = 3,
         clock: Clock | str = "auto",
         module_kwargs: Mapping[str, Any] | None = None,
@@ -233,9 +235,9 @@ class MBV3LatencyTable(LocalLatencyModel):
         """Measure the table on this machine: 90 MBConv layers (5 stages x first/later x 9 (k, e)) and the fixed
         stem and head, each alone at the input shape it sees in the network (traced with forward hooks).
 
-        Every entry is measured in each of ``rounds`` passes over the whole table and keeps its fastest round's
-        median: on a shared machine other processes slow the core down for stretches of about a second, and
-        taking the same statistic over interleaved rounds keeps one slow stretch from inflating a few entries only
+        Every entry is measured in each of ``rounds`` passes over the whole table and keeps its fastest round
+        (`LatencyMeasurement.ms`): on a shared machine other processes slow the core down for stretches of about a
+        second, and rounds interleaved over the whole table keep one slow stretch from inflating a few entries only
         (which would bend the sums), at ``rounds`` times a few seconds.
 
         Arguments as in `predictors.measure.measure_latency`; ``cache`` stores each entry (its fastest round), so
@@ -293,7 +295,7 @@ class MBV3LatencyTable(LocalLatencyModel):
                     repeats=repeats,
                     clock=clock,
                 )
-                if n not in best or m.median_ms < best[n].median_ms:
+                if n not in best or m.ms < best[n].ms:
                     best[n] = m
         cache.put_many({keys[n]: best[n] for n in missing})
         got.update(best)
@@ -304,7 +306,7 @@ class MBV3LatencyTable(LocalLatencyModel):
         measure_s = rounds * sum(float(got[n].wall_s) for n in entries)  # type: ignore[union-attr]
         fixed = 0.0
         for n, (index, _, _) in entries.items():
-            ms = got[n].median_ms  # type: ignore[union-attr]
+            ms = got[n].ms  # type: ignore[union-attr]
             if index is None:
                 fixed += ms
             else:
@@ -326,14 +328,14 @@ class MBV3LatencyTable(LocalLatencyModel):
         return out
 
     def calibrate(
-        self, cache: LatencyCache | None = None, warmup: int = 10, repeats: int = 30, rounds: int = 3
+        self, cache: LatencyCache | None = None, warmup: int = WARMUP, repeats: int = REPEATS, rounds: int = 3
     ) -> MBV3LatencyTable:
         """Measure three whole networks (the smallest, a middle and the largest of the space: every layer
         ``k3 e3`` at depth 2, ``k5 e4`` at depth 3, ``k7 e6`` at depth 4) with the table's settings and `fit` on
         them: the block sum misses the glue between modules (it reads 0.6-0.8 of a network's latency here), so
-        an uncalibrated table would call too many networks fast. Each keeps its fastest of ``rounds`` medians, as
-        the table's entries do (one slow stretch of a shared machine would otherwise bend the line); they stay in
-        every later `fit` and are cached with the table."""
+        an uncalibrated table would call too many networks fast. They are measured paired, on the cache's scale
+        (`predictors.measure`), and each keeps its fastest of ``rounds`` measurements; they stay in every later `fit`
+        and are cached with the table."""
         from nag.spaces.mbv3 import MAX_DEPTH, NUM_LAYERS, NUM_STAGES, MBV3Arch
 
         st = self.settings
@@ -352,21 +354,22 @@ class MBV3LatencyTable(LocalLatencyModel):
                     "space": "mbv3",
                     "table_entry": f"calibration {text}",
                     "rounds": rounds,
+                    "paired": True,
                     **{f: st[f] for f in keep},
                 }
             )
             m = cache.get(key)
             if m is None:
-                runs = [
-                    measure_latency(self.space, arch, backend=st["backend"], input_size=tuple(st["input_size"]),
-                                    num_classes=st["num_classes"], threads=st["threads"], warmup=warmup,
-                                    repeats=repeats, clock=st["clock"], module_kwargs=st["module_kwargs"] or None)
-                    for _ in range(rounds)
-                ]  # fmt: skip
-                m = min(runs, key=lambda r: r.median_ms)
+                kw = dict(backend=st["backend"], input_size=tuple(st["input_size"]), num_classes=st["num_classes"],
+                          threads=st["threads"], warmup=warmup, repeats=repeats, clock=st["clock"],
+                          module_kwargs=st["module_kwargs"] or None)  # fmt: skip
+                # paired, on the cache's scale, like the whole networks a search measures and fits on
+                ref = cache.reference_ms(self.space, **kw)
+                runs = [measure_latency(self.space, arch, reference_ms=ref, **kw) for _ in range(rounds)]
+                m = min(runs, key=lambda r: r.ms)
                 m = LatencyMeasurement(**{**m.to_dict(), "wall_s": sum(r.wall_s for r in runs)})
                 cache.put(key, m)
-            out[text] = float(m.median_ms)
+            out[text] = float(m.ms)
             self.settings["measure_s"] = float(self.settings.get("measure_s", 0.0)) + float(m.wall_s)
         self.calibration = out
         return self.fit({})
@@ -452,8 +455,8 @@ def local_latency_model(
     input_size: Sequence[int] | None = None,
     num_classes: int = 10,
     threads: int = 1,
-    warmup: int = 10,
-    repeats: int = 30,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
     clock: Clock | str = "auto",
     module_kwargs: Mapping[str, Any] | None = None,
     cache: LatencyCache | None = None,

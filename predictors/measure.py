@@ -2,10 +2,23 @@
 
 `measure_latency` builds ``space.to_module(arch)`` (NB201, NB101, MobileNetV3), puts it in eval mode and times
 single-image forward passes after a warm-up, with the thread count pinned (``torch.set_num_threads``, restored
-afterwards; ONNX Runtime's ``intra_op_num_threads``). The reported value is the median of the repeats, with the
-inter-quartile range as its spread: the median is insensitive to the occasional slow call a shared machine causes
-(another process taking the core), while a mean is not. The ``onnxruntime`` backend exports the network with
+afterwards; ONNX Runtime's ``intra_op_num_threads``). The ``onnxruntime`` backend exports the network with
 ``torch.onnx.export`` to a temporary file and runs it in an ``InferenceSession``.
+
+**Paired with a reference network** (the default, ``paired=True``): the network's passes alternate with passes of
+one fixed *reference network* of the same space and settings (`reference_arch`: of nine seeded draws, the one with
+the median parameter count), and the latency (`LatencyMeasurement.ms`) is the median over pairs of
+``pass / reference pass`` times the reference's own latency (`measure_reference`: timed alone for
+`REFERENCE_SECONDS`, fastest pass; measured once per setting and machine and kept in the `LatencyCache`, so every
+network of a cache shares its scale). On a shared machine, neighbours slow the core for stretches of seconds
+(shared caches and memory bandwidth, a hyper-threaded host core: on this project's 2-core machine one MobileNetV3
+network ran at 4.0 ms for seconds and at 6.3 ms for the next), in CPU time as in wall time; two passes run
+next to each other see the same slowdown, so their ratio does not. This is duet benchmarking (Bulej et al., ICPE
+2020) with a constant partner. Measured there (20 networks, each rebuilt and measured twice, seconds apart, torch,
+1 thread, 50 pairs): two measurements of one MobileNetV3 network at 64 px differed by a median 0.6-0.7 % paired,
+against 2.8-2.9 % with the fastest of its own passes and 7.9-9.3 % with their median; NAS-Bench-201 networks
+1.0 % / 1.2 % / 2.8 %. ``paired=False`` keeps the fastest of the network's own passes (as `timeit` recommends: the
+noise is one-sided). The median, minimum and inter-quartile range of the network's own passes are kept either way.
 
 Clock: with one thread (the default) each pass is timed by the CPU time of the measuring thread
 (``time.thread_time_ns``), because with one intra-op thread torch and ONNX Runtime run the whole forward pass on
@@ -14,19 +27,20 @@ OS gives the core to other processes, which otherwise double a wall-clock latenc
 machine shared with other jobs: wall medians of one network 13 -> 27 ms, its CPU-time medians 13 -> 14 ms). With
 more threads the work runs on other threads too, so the wall clock is used. The wall-clock median is kept either
 way (``wall_median_ms``). What no clock removes: busy neighbours also slow the core itself while we hold it
-(shared caches, a hyper-threaded host core): on that machine one network's passes ran at 5.6 ms for stretches of a
-second and at 10 ms for others, in CPU time as in wall time. Measure on a quiet machine for absolute figures.
+(shared caches, a hyper-threaded host core): the pairing above is what removes that. The absolute scale still
+carries the error of the reference's one measurement (a few %): measure on a quiet machine for absolute figures.
 
 `LatencyCache` keeps measurements per (space, architecture text, backend, threads, input size, classes, network
 options, machine, library versions) in memory and, given a path, in a JSON file written atomically, so a search
 never measures an architecture twice, even across restarts. This is the measurement protocol of latency-aware NAS
 on real devices (e.g. nn-Meter, Zhang et al., MobiSys 2021; HW-NAS-Bench, Li et al., ICLR 2021): batch 1, warm-up,
-many repeats, a robust statistic.
+many repeats, a robust statistic, and a partner network against the noise of a shared machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -62,6 +76,11 @@ __all__ = [
     "pinned_threads",
     "resolve_clock",
     "IsolatedMeasurer",
+    "REPEATS",
+    "WARMUP",
+    "REFERENCE_SECONDS",
+    "reference_arch",
+    "measure_reference",
 ]
 
 Backend = Literal["torch", "onnxruntime"]
@@ -70,6 +89,13 @@ BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 Clock = Literal["auto", "cpu", "wall"]
 #: Accepted values of ``clock``: ``auto`` = ``cpu`` with one thread, else ``wall``.
 CLOCKS: tuple[str, ...] = ("auto", "cpu", "wall")
+
+#: Untimed passes before the timed ones, by default.
+WARMUP = 10
+#: Timed passes of one measurement (paired: pairs of passes), by default.
+REPEATS = 30
+#: Seconds the reference network of paired measurements is timed alone for its latency (`measure_reference`).
+REFERENCE_SECONDS = 2.0
 
 _CACHE_FORMAT = "nag-latency-cache"
 _CACHE_VERSION = 1
@@ -81,7 +107,7 @@ class LatencyMeasurement:
     """One latency measurement at batch 1.
 
     Attributes:
-        median_ms: median of the timed forward passes (ms, by ``clock``); the value to use.
+        median_ms: median of the timed forward passes (ms, by ``clock``).
         iqr_ms: inter-quartile range of the timed passes (ms), the spread.
         min_ms: fastest timed pass (ms).
         wall_median_ms: median wall-clock time of the passes (ms; equals ``median_ms`` for ``clock="wall"``).
@@ -95,6 +121,10 @@ class LatencyMeasurement:
             a search is charged for it.
         torch_version: ``torch.__version__`` of the run.
         onnxruntime_version: ``onnxruntime.__version__`` for that backend, else ``None``.
+        ratio: paired measurements: median over pairs of the network's pass time over the reference network's
+            pass time next to it; else ``None``.
+        reference_ms: paired measurements: the reference network's latency (ms) the ratio is scaled by.
+        reference_arch: paired measurements: the reference network's architecture text.
     """
 
     median_ms: float
@@ -110,6 +140,17 @@ class LatencyMeasurement:
     wall_s: float
     torch_version: str = field(default_factory=lambda: torch.__version__)
     onnxruntime_version: str | None = None
+    ratio: float | None = None
+    reference_ms: float | None = None
+    reference_arch: str | None = None
+
+    @property
+    def ms(self) -> float:
+        """The network's latency (ms) as searches, constraints and the local models use it: paired, ``ratio x
+        reference_ms``; unpaired, the fastest timed pass (why, in the module docstring)."""
+        if self.ratio is not None and self.reference_ms is not None:
+            return self.ratio * self.reference_ms
+        return self.min_ms
 
     @property
     def relative_spread(self) -> float:
@@ -211,18 +252,27 @@ def resolve_clock(clock: str, threads: int) -> str:
     return ("cpu" if threads == 1 else "wall") if clock == "auto" else clock
 
 
-def _time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[np.ndarray, np.ndarray]:
-    """``repeats`` wall times and thread CPU times (ms) of ``fn()``, after ``warmup`` untimed calls."""
+def _time_calls(
+    fns: Sequence[Callable[[], object]], warmup: int, repeats: int, seconds: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wall and thread CPU times (ms), each ``len(fns) x n``: ``n`` rounds in which every function of ``fns`` runs
+    once, in order (a network and its reference side by side), after ``warmup`` untimed rounds; ``n = repeats``,
+    or more rounds until ``seconds`` have passed."""
     for _ in range(warmup):
-        fn()
-    wall, cpu = np.empty(repeats), np.empty(repeats)
+        for fn in fns:
+            fn()
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
     wall_ns, cpu_ns = time.perf_counter_ns, time.thread_time_ns
-    for i in range(repeats):
-        t0, c0 = wall_ns(), cpu_ns()
-        fn()
-        c1, t1 = cpu_ns(), wall_ns()
-        wall[i], cpu[i] = (t1 - t0) / 1e6, (c1 - c0) / 1e6
-    return wall, cpu
+    end = wall_ns() + int(seconds * 1e9)
+    while len(wall[0]) < repeats or wall_ns() < end:
+        for i, fn in enumerate(fns):
+            t0, c0 = wall_ns(), cpu_ns()
+            fn()
+            c1, t1 = cpu_ns(), wall_ns()
+            wall[i].append((t1 - t0) / 1e6)
+            cpu[i].append((c1 - c0) / 1e6)
+    return np.array(wall), np.array(cpu)
 
 
 @cache
@@ -282,10 +332,12 @@ def measure_module(
     *,
     backend: Backend | str = "torch",
     threads: int = 1,
-    warmup: int = 10,
-    repeats: int = 30,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
     clock: Clock | str = "auto",
     seed: int = 0,
+    reference: tuple[Callable[[], object], float] | None = None,
+    seconds: float = 0.0,
 ) -> LatencyMeasurement:
     """Time ``module`` on one ``1 x C x H x W`` input (any module: a whole network or one block).
 
@@ -295,9 +347,13 @@ def measure_module(
         backend: ``"torch"`` (``torch.inference_mode``) or ``"onnxruntime"``.
         threads: intra-op threads, pinned for the measurement (torch's count is restored afterwards).
         warmup: untimed passes first (allocator, caches, lazy initialisation).
-        repeats: timed passes; median and IQR are taken over them.
+        repeats: timed passes; their minimum, median and IQR are kept.
         clock: ``"cpu"`` (thread CPU time), ``"wall"``, or ``"auto"`` (cpu with one thread; module docstring).
         seed: seed of the random input.
+        reference: ``(run, ms)``: one pass of a reference network (`reference_runner`) and its latency; its
+            passes then alternate with the module's and `LatencyMeasurement.ms` is the median pass ratio times
+            ``ms`` (module docstring).
+        seconds: keep timing past ``repeats`` passes until this many seconds have passed.
 
     Returns:
         A `LatencyMeasurement`; ``wall_s`` covers the export (onnxruntime) and all passes.
@@ -309,34 +365,138 @@ def measure_module(
     size = _check_settings(backend, threads, warmup, repeats, input_size, clock)
     clk = resolve_clock(clock, threads)
     t_start = time.perf_counter()
-    module.eval()
-    x = torch.randn(1, *size, generator=torch.Generator().manual_seed(seed))
-    ort_version = None
     with pinned_threads(threads):
-        if backend == "torch":
-            with torch.inference_mode():
-                wall, cpu = _time_calls(lambda: module(x), warmup, repeats)
-        else:
-            session = onnxruntime_session(module, size, threads)
-            feed = {"input": x.numpy()}
-            wall, cpu = _time_calls(lambda: session.run(None, feed), warmup, repeats)
-            ort_version = _ort().__version__
+        run = _runner(module, size, backend, threads, seed)
+        fns = [run] if reference is None else [run, reference[0]]
+        with torch.inference_mode():
+            wall, cpu = _time_calls(fns, warmup, repeats, seconds)
     times = cpu if clk == "cpu" else wall
-    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    own = times[0]
+    q1, med, q3 = np.percentile(own, [25, 50, 75])
+    paired = {}
+    if reference is not None:
+        paired = dict(ratio=float(np.median(own / times[1])), reference_ms=float(reference[1]))
     return LatencyMeasurement(
         median_ms=float(med),
         iqr_ms=float(q3 - q1),
-        min_ms=float(times.min()),
-        wall_median_ms=float(np.median(wall)),
+        min_ms=float(own.min()),
+        wall_median_ms=float(np.median(wall[0])),
         clock=clk,
-        repeats=repeats,
+        repeats=len(own),
         warmup=warmup,
         backend=backend,
         threads=threads,
         input_size=size,
         wall_s=time.perf_counter() - t_start,
-        onnxruntime_version=ort_version,
+        onnxruntime_version=_ort().__version__ if backend == "onnxruntime" else None,
+        **paired,
     )
+
+
+def _runner(module: nn.Module, size: tuple[int, ...], backend: str, threads: int, seed: int = 0):
+    """One forward pass of ``module`` (eval mode) on a seeded ``1 x C x H x W`` input, as a callable: torch, or an
+    ONNX Runtime session of its export (kept alive by the callable)."""
+    module.eval()
+    x = torch.randn(1, *size, generator=torch.Generator().manual_seed(seed))
+    if backend == "torch":
+        return lambda: module(x)
+    session = onnxruntime_session(module, size, threads)
+    feed = {"input": x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+# ---------------------------------------------------------------------- the reference network
+def reference_arch(space: SearchSpace | str, module_kwargs: Mapping[str, Any] | None = None) -> Any:
+    """The reference network of paired measurements: of nine architectures drawn with seed 0, the one whose
+    network (built with ``module_kwargs``) has the median parameter count — a typical member of the space, so
+    that a slow stretch of the machine slows it as it slows the networks it is paired with."""
+    sp = _resolve_space(space)
+    return _reference_arch(sp.name, json.dumps(_check_module_kwargs(module_kwargs), sort_keys=True))
+
+
+@cache
+def _reference_arch(space_name: str, kwargs_json: str) -> Any:
+    sp = get_space(space_name)
+    draws = sp.sample(9, seed=0)
+    with torch.random.fork_rng(devices=[]):
+        sizes = [sum(p.numel() for p in sp.to_module(a, **json.loads(kwargs_json)).parameters()) for a in draws]
+    return draws[int(np.argsort(sizes, kind="stable")[len(draws) // 2])]
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_run(
+    space_name: str, backend: str, size: tuple[int, ...], num_classes: int, threads: int, kwargs_json: str
+) -> tuple[str, Callable[[], object]]:
+    """``(architecture text, one pass)`` of the reference network for one setting, built once per process."""
+    sp = get_space(space_name)
+    kw = json.loads(kwargs_json)
+    a = _reference_arch(space_name, kwargs_json)
+    with torch.random.fork_rng(devices=[]), pinned_threads(threads):
+        torch.manual_seed(0)  # the same reference weights in every process
+        module = sp.to_module(a, num_classes=num_classes, **kw)
+        return sp.format(a), _runner(module, size, backend, threads)
+
+
+def _settings(
+    space: SearchSpace | str,
+    backend: str,
+    input_size: Sequence[int],
+    num_classes: int,
+    threads: int,
+    warmup: int,
+    repeats: int,
+    clock: str,
+    module_kwargs: Mapping[str, Any] | None,
+) -> tuple[ModuleSpace, tuple[int, ...], dict[str, Any]]:
+    sp = _resolve_space(space)
+    size = _check_settings(backend, threads, warmup, repeats, input_size, clock)
+    _check_int("num_classes", num_classes, 1)
+    return sp, size, _check_module_kwargs(module_kwargs)
+
+
+def measure_reference(
+    space: SearchSpace | str,
+    *,
+    backend: Backend | str = "torch",
+    input_size: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+    threads: int = 1,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
+    clock: Clock | str = "auto",
+    module_kwargs: Mapping[str, Any] | None = None,
+    seconds: float = REFERENCE_SECONDS,
+) -> LatencyMeasurement:
+    """The reference network's latency for one setting (`reference_arch`): timed alone for ``seconds`` (at least
+    ``repeats`` passes), the fastest pass (``min_ms``); the scale of every paired measurement in that setting.
+    Arguments as in `measure_latency`."""
+    sp, size, kw = _settings(
+        space, backend, input_size, num_classes, threads, warmup, repeats, clock, module_kwargs
+    )
+    t0 = time.perf_counter()
+    text, run = _reference_run(
+        sp.name, backend, size, int(num_classes), int(threads), json.dumps(kw, sort_keys=True)
+    )
+    with pinned_threads(threads), torch.inference_mode():
+        wall, cpu = _time_calls([run], warmup, repeats, seconds)
+    times = (cpu if resolve_clock(clock, threads) == "cpu" else wall)[0]
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    return LatencyMeasurement(
+        median_ms=float(med), iqr_ms=float(q3 - q1), min_ms=float(times.min()),
+        wall_median_ms=float(np.median(wall[0])), clock=resolve_clock(clock, threads), repeats=len(times),
+        warmup=warmup, backend=backend, threads=threads, input_size=size, wall_s=time.perf_counter() - t0,
+        onnxruntime_version=_ort().__version__ if backend == "onnxruntime" else None, reference_arch=text,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _process_reference_ms(*key: Any) -> float:
+    """`measure_reference` once per process and setting (for paired measurements made without a cache)."""
+    space, backend, size, num_classes, threads, clock, kwargs_json = key
+    return measure_reference(
+        space, backend=backend, input_size=size, num_classes=num_classes, threads=threads, clock=clock,
+        module_kwargs=json.loads(kwargs_json),
+    ).min_ms  # fmt: skip
 
 
 def measure_latency(
@@ -347,12 +507,14 @@ def measure_latency(
     input_size: Sequence[int] = (3, 32, 32),
     num_classes: int = 10,
     threads: int = 1,
-    warmup: int = 10,
-    repeats: int = 30,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
     clock: Clock | str = "auto",
     module_kwargs: Mapping[str, Any] | None = None,
+    paired: bool = True,
+    reference_ms: float | None = None,
 ) -> LatencyMeasurement:
-    """Latency of ``arch``'s untrained network on this machine, batch 1, eval mode (median of ``repeats`` passes).
+    """Latency of ``arch``'s untrained network on this machine, batch 1, eval mode (`LatencyMeasurement.ms`).
 
     Args:
         space: a space that builds networks (`module_spaces`: nb201, nb101, mbv3), or its name.
@@ -362,10 +524,14 @@ def measure_latency(
             inputs, e.g. ``(3, 64, 64)``).
         num_classes: classifier outputs.
         threads: intra-op threads, pinned and restored afterwards.
-        warmup: untimed passes first.
-        repeats: timed passes.
+        warmup: untimed passes (paired: pairs) first.
+        repeats: timed passes (paired: pairs).
         clock: ``"auto"`` (thread CPU time with one thread, else wall), ``"cpu"`` or ``"wall"``.
         module_kwargs: further ``to_module`` options (NB201 ``C``/``N``, MobileNetV3 ``width_mult``, ...).
+        paired: alternate the passes with the reference network's (module docstring); ``False``: the fastest of
+            the network's own passes.
+        reference_ms: paired: the reference's latency (`measure_reference`, e.g. kept in a `LatencyCache`);
+            ``None``: measured once in this process.
 
     Returns:
         A `LatencyMeasurement`; ``wall_s`` includes building the network.
@@ -376,19 +542,28 @@ def measure_latency(
         InvalidChoiceError: unknown ``backend`` or ``clock``.
         InvalidArchitectureError: ``arch`` is not a valid member of the space.
     """
-    sp = _resolve_space(space)
-    size = _check_settings(backend, threads, warmup, repeats, input_size, clock)
-    _check_int("num_classes", num_classes, 1)
-    kw = _check_module_kwargs(module_kwargs)
+    sp, size, kw = _settings(
+        space, backend, input_size, num_classes, threads, warmup, repeats, clock, module_kwargs
+    )
     a = _resolve_arch(sp, arch)
     t0 = time.perf_counter()
+    reference = None
+    if paired:
+        kw_json = json.dumps(kw, sort_keys=True)
+        text, run = _reference_run(sp.name, backend, size, int(num_classes), int(threads), kw_json)
+        if reference_ms is None:
+            reference_ms = _process_reference_ms(sp.name, backend, size, int(num_classes), int(threads),
+                                                 resolve_clock(clock, threads), kw_json)  # fmt: skip
+        reference = (run, float(reference_ms))
     with pinned_threads(threads):  # building (initialisation) runs pinned too
         module = sp.to_module(a, num_classes=num_classes, **kw)
     build_s = time.perf_counter() - t0
     m = measure_module(
-        module, size, backend=backend, threads=threads, warmup=warmup, repeats=repeats, clock=clock
-    )
-    return LatencyMeasurement(**{**m.to_dict(), "input_size": size, "wall_s": m.wall_s + build_s})
+        module, size, backend=backend, threads=threads, warmup=warmup, repeats=repeats, clock=clock,
+        reference=reference,
+    )  # fmt: skip
+    extra = {"reference_arch": text} if paired else {}
+    return LatencyMeasurement(**{**m.to_dict(), "input_size": size, "wall_s": m.wall_s + build_s, **extra})
 
 
 # ---------------------------------------------------------------------- cache
@@ -420,8 +595,9 @@ class LatencyCache:
     """Measurements per architecture and setting, in memory and (with ``path``) in a JSON file.
 
     The key is (space, ``space.format(arch)``, backend, threads, clock, input size, classes, ``module_kwargs``,
-    `machine_fingerprint`); the warm-up and repeat counts are not part of it (the same quantity, measured with
-    more or less precision). Every new measurement is written at once with `nag.io.atomic_write_text`, merged
+    `machine_fingerprint`, and whether it was paired); the warm-up and repeat counts are not part of it (the same
+    quantity, measured with more or less precision). Beside them, per setting, the reference network's latency
+    (`reference_ms`), the scale of every paired measurement in it. Every new measurement is written at once with `nag.io.atomic_write_text`, merged
     with entries another process may have added to the file meanwhile.
 
     Attributes:
@@ -459,22 +635,52 @@ class LatencyCache:
         threads: int = 1,
         clock: Clock | str = "auto",
         module_kwargs: Mapping[str, Any] | None = None,
+        paired: bool = True,
     ) -> str:
         """The cache key of a network measurement (a JSON string; see the class docstring)."""
         sp = _resolve_space(space)
         a = _resolve_arch(sp, arch)
+        fields = LatencyCache._fields(sp, backend, input_size, num_classes, threads, clock, module_kwargs)
+        # unpaired keys are those of earlier versions, whose entries hold the same quantity
+        return LatencyCache.make_key({**fields, "arch": sp.format(a), **({"paired": True} if paired else {})})
+
+    @staticmethod
+    def reference_key(
+        space: SearchSpace | str,
+        *,
+        backend: str = "torch",
+        input_size: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        threads: int = 1,
+        clock: Clock | str = "auto",
+        module_kwargs: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The cache key of the reference network's latency in one setting (`measure_reference`)."""
+        sp = _resolve_space(space)
+        fields = LatencyCache._fields(sp, backend, input_size, num_classes, threads, clock, module_kwargs)
         return LatencyCache.make_key(
-            {
-                "space": sp.name,
-                "arch": sp.format(a),
-                "backend": backend,
-                "threads": int(threads),
-                "clock": resolve_clock(clock, threads),
-                "input_size": [int(v) for v in input_size],
-                "num_classes": int(num_classes),
-                "module_kwargs": _check_module_kwargs(module_kwargs),
-            }
+            {**fields, "reference": sp.format(reference_arch(sp, fields["module_kwargs"]))}
         )
+
+    @staticmethod
+    def _fields(
+        sp: ModuleSpace,
+        backend: str,
+        input_size: Sequence[int],
+        num_classes: int,
+        threads: int,
+        clock: str,
+        module_kwargs: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "space": sp.name,
+            "backend": backend,
+            "threads": int(threads),
+            "clock": resolve_clock(clock, threads),
+            "input_size": [int(v) for v in input_size],
+            "num_classes": int(num_classes),
+            "module_kwargs": _check_module_kwargs(module_kwargs),
+        }
 
     @staticmethod
     def make_key(fields: Mapping[str, Any]) -> str:
@@ -523,14 +729,17 @@ class LatencyCache:
         input_size: Sequence[int] = (3, 32, 32),
         num_classes: int = 10,
         threads: int = 1,
-        warmup: int = 10,
-        repeats: int = 30,
+        warmup: int = WARMUP,
+        repeats: int = REPEATS,
         clock: Clock | str = "auto",
         module_kwargs: Mapping[str, Any] | None = None,
+        paired: bool = True,
         measurer: IsolatedMeasurer | None = None,
     ) -> LatencyMeasurement:
         """`measure_latency` through the cache: an architecture is measured once per setting and machine
-        (``measurer``: in that clean process rather than this one, see `IsolatedMeasurer`)."""
+        (``measurer``: in that clean process rather than this one, see `IsolatedMeasurer`). Paired measurements
+        share the reference latency the cache holds for their setting (`reference_ms`), so one cache keeps one
+        scale across runs."""
         _check_settings(backend, threads, warmup, repeats, input_size, clock)
         settings = dict(
             backend=backend,
@@ -541,10 +750,49 @@ class LatencyCache:
             module_kwargs=module_kwargs,
         )
         run = measure_latency if measurer is None else measurer.measure
-        return self.lookup(
-            self.key(space, arch, **settings),
-            lambda: run(space, arch, warmup=warmup, repeats=repeats, **settings),
+
+        def measure() -> LatencyMeasurement:
+            ref = (
+                self.reference_ms(space, warmup=warmup, repeats=repeats, measurer=measurer, **settings)
+                if paired
+                else None
+            )
+            return run(
+                space, arch, warmup=warmup, repeats=repeats, paired=paired, reference_ms=ref, **settings
+            )
+
+        return self.lookup(self.key(space, arch, paired=paired, **settings), measure)
+
+    def reference_ms(
+        self,
+        space: SearchSpace | str,
+        *,
+        backend: Backend | str = "torch",
+        input_size: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        threads: int = 1,
+        warmup: int = WARMUP,
+        repeats: int = REPEATS,
+        clock: Clock | str = "auto",
+        module_kwargs: Mapping[str, Any] | None = None,
+        measurer: IsolatedMeasurer | None = None,
+    ) -> float:
+        """The reference network's latency in one setting (`measure_reference`), measured on first use (in
+        ``measurer``'s process when given) and kept: the scale of every paired measurement of the cache."""
+        settings = dict(
+            backend=backend,
+            input_size=input_size,
+            num_classes=num_classes,
+            threads=threads,
+            clock=clock,
+            module_kwargs=module_kwargs,
         )
+        run = measure_reference if measurer is None else measurer.measure_reference
+        m = self.lookup(
+            self.reference_key(space, **settings),
+            lambda: run(space, warmup=warmup, repeats=repeats, **settings),
+        )
+        return m.min_ms
 
     # ------------------------------------------------------------------ file
     def _read(self) -> dict[str, dict[str, Any]]:
@@ -591,7 +839,7 @@ class LatencyCache:
 # ---------------------------------------------------------------------- a clean process for measuring
 def _worker_main() -> None:
     """The measuring process (``python -m predictors.measure``): one JSON request per line on stdin
-    (``{"space", "arch", "kwargs"}``), one JSON line back on stdout (the measurement, or ``{"error": ...}``)."""
+    (``{"space", "arch", "kwargs"}``, or ``{"space", "reference": true, "kwargs"}`` for `measure_reference`), one JSON line back on stdout (the measurement, or ``{"error": ...}``)."""
     import sys
 
     out = sys.stdout
@@ -601,8 +849,11 @@ def _worker_main() -> None:
         try:
             kw = dict(req["kwargs"])
             torch.set_num_threads(int(kw.get("threads", 1)))
-            sp = _resolve_space(req["space"])
-            ans = measure_latency(sp, sp.parse(req["arch"]), **kw).to_dict()
+            if req.get("reference"):
+                ans = measure_reference(req["space"], **kw).to_dict()
+            else:
+                sp = _resolve_space(req["space"])
+                ans = measure_latency(sp, sp.parse(req["arch"]), **kw).to_dict()
         except Exception as e:  # noqa: BLE001 - sent back and raised in the caller
             ans = {"error": f"{type(e).__name__}: {e}"}
         out.write(json.dumps(ans) + "\n")
@@ -627,11 +878,17 @@ class IsolatedMeasurer:
 
     def measure(self, space: SearchSpace | str, arch: Any, **kwargs: Any) -> LatencyMeasurement:
         """`measure_latency(space, arch, **kwargs)` in the worker process."""
+        sp = _resolve_space(space)
+        return self._ask({"space": sp.name, "arch": sp.format(_resolve_arch(sp, arch))}, kwargs)
+
+    def measure_reference(self, space: SearchSpace | str, **kwargs: Any) -> LatencyMeasurement:
+        """`measure_reference(space, **kwargs)` in the worker process."""
+        return self._ask({"space": _resolve_space(space).name, "reference": True}, kwargs)
+
+    def _ask(self, request: dict[str, Any], kwargs: Mapping[str, Any]) -> LatencyMeasurement:
         import subprocess
         import sys
 
-        sp = _resolve_space(space)
-        text = sp.format(_resolve_arch(sp, arch))
         if self._proc is None or self._proc.poll() is not None:
             root = str(Path(__file__).resolve().parents[1])
             env = dict(
@@ -642,7 +899,7 @@ class IsolatedMeasurer:
                 text=True, env=env,
             )  # fmt: skip
         kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
-        self._proc.stdin.write(json.dumps({"space": sp.name, "arch": text, "kwargs": kw}, default=str) + "\n")
+        self._proc.stdin.write(json.dumps({**request, "kwargs": kw}, default=str) + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:

@@ -421,7 +421,7 @@ def local_latency_target(
     model = local_latency_model(space.name, cache=cache, **kw)
 
     def measure(archs: Sequence[Any]) -> np.ndarray:
-        return np.array([cache.measure(space, a, **kw).median_ms for a in archs], dtype=np.float64)
+        return np.array([cache.measure(space, a, **kw).ms for a in archs], dtype=np.float64)
 
     # first fit: NB201's prior on its reference cells, MobileNetV3's table on its calibration networks; then half
     # the measurements go where the answer is decided: networks generated towards the bound by that first model

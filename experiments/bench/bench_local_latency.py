@@ -5,7 +5,8 @@ Three markdown tables (issue 12, part 3):
 (a) repeatability: ``--n-networks`` random networks per space are measured once each, then all once more (the two
     passes minutes apart, each network rebuilt, and for ONNX Runtime re-exported); the median relative difference
     ``|m1 - m2| / mean(m1, m2)`` and the share of networks within 5 %, per space, backend and statistic (the
-    median of the timed passes, the value a search uses, and their minimum).
+    value a search uses, `LatencyMeasurement.ms`: the median ratio to the reference network's passes alternating
+    with them, times the reference's latency; and the fastest and the median of the network's own passes).
 (b) local latency model: fitted on ``--n-train`` measured random networks, Spearman ρ with the measured latency of
     ``--n-test`` other random networks (torch backend). Every network is measured twice (two rounds): the model
     sees one measurement per network, as in a search, and is scored against that one measurement, against the
@@ -37,7 +38,11 @@ from scipy.stats import spearmanr
 from nag.spaces import get_space
 from nag.spaces.base import sample_distinct
 from predictors.local_latency import MBV3LatencyTable, NB201LocalLatency, default_nb201_prior
-from predictors.measure import BACKENDS, LatencyMeasurement, machine_fingerprint, measure_latency
+from predictors.measure import BACKENDS, REPEATS, WARMUP, LatencyMeasurement, machine_fingerprint, measure_latency
+
+
+#: Statistics compared: the latency a search uses (paired with the reference network), then the network's own passes.
+LABEL = {"ms": "paired (used)", "min_ms": "min of own passes", "median_ms": "median of own passes"}
 
 
 def _ms(a: list[float] | np.ndarray) -> str:
@@ -59,8 +64,8 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=200, help="held-out measured networks it is scored on")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mbv3-px", type=int, default=64, help="MobileNetV3 input resolution")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=WARMUP)
+    p.add_argument("--repeats", type=int, default=REPEATS)
     p.add_argument("--spaces", default="nb201,mbv3")
     p.add_argument("--backends", default=",".join(BACKENDS))
     args = p.parse_args()
@@ -91,11 +96,11 @@ def main() -> None:
         archs = _distinct(space, args.n_networks, args.seed)
         for backend in backends:
             passes = [[measure(name, a, backend) for a in archs] for _ in range(2)]
-            for stat in ("median_ms", "min_ms"):
+            for stat in ("ms", "min_ms", "median_ms"):
                 v = np.array([[getattr(m, stat) for m in ps] for ps in passes])
                 rd = np.abs(v[0] - v[1]) / v.mean(0)
                 rows.append(
-                    f"| {name} | {backend} | {stat.split('_')[0]} | {len(archs)} | {np.median(rd) * 100:.1f} % | "
+                    f"| {name} | {backend} | {LABEL[stat]} | {len(archs)} | {np.median(rd) * 100:.1f} % | "
                     f"{np.mean(rd <= 0.05) * 100:.0f} % | {np.median(v):.2f} |"
                 )
             print(f"  (a) {name}/{backend} done, {time.perf_counter() - t_start:.0f} s", flush=True)
@@ -126,7 +131,7 @@ def main() -> None:
         # the held-out networks are scored against round 1 and against the faster of both rounds
         meas = [[measure(name, a, "torch") for a in archs] for _ in range(2)]
         print(f"  (b) {name} measured, {time.perf_counter() - t_start:.0f} s", flush=True)
-        for stat in ("median_ms", "min_ms"):
+        for stat in ("ms", "min_ms", "median_ms"):
             y2 = np.array([[getattr(m, stat) for m in r] for r in meas])
             y, y_best = y2[0], y2.min(0)
             y_train, y_test, best_test = y[: args.n_train], y[args.n_train :], y_best[args.n_train :]
@@ -135,7 +140,7 @@ def main() -> None:
             k0 = f"{spearmanr(model.raw_sum(test), y_test)[0]:.3f}" if name == "mbv3" else "n/a (needs k ≥ 2)"
             mape = np.median(np.abs(pred - y_test) / y_test) * 100
             rows.append(
-                f"| {name} | {stat.split('_')[0]} | {args.n_train} | {len(test)} | {k0} | "
+                f"| {name} | {LABEL[stat]} | {args.n_train} | {len(test)} | {k0} | "
                 f"**{spearmanr(pred, y_test)[0]:.3f}** | {spearmanr(pred, best_test)[0]:.3f} | "
                 f"{spearmanr(y2[0, args.n_train :], y2[1, args.n_train :])[0]:.3f} | {mape:.1f} % | "
                 f"{y_test.min():.2f} – {y_test.max():.2f} |"

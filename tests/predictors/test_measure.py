@@ -19,7 +19,14 @@ from nag.spaces import get_space
 from nag.spaces.mbv3 import MAX_DEPTH, NUM_LAYERS, NUM_STAGES, MBV3Arch
 from nag.spaces.nb201 import NB201Arch
 from predictors.local_latency import MBV3LatencyTable, NB201LocalLatency, local_latency_model
-from predictors.measure import LatencyCache, LatencyMeasurement, measure_latency, onnxruntime_session
+from predictors.measure import (
+    LatencyCache,
+    LatencyMeasurement,
+    measure_latency,
+    measure_module,
+    onnxruntime_session,
+    reference_arch,
+)
 
 FAST = dict(warmup=1, repeats=3)
 TINY_NB201 = {"C": 4, "N": 1}  # a 5-cell network instead of the benchmark's 17
@@ -61,28 +68,90 @@ def test_text_arch_and_wall_clock() -> None:
     assert m.clock == "wall" and m.threads == 2 and m.median_ms == m.wall_median_ms
 
 
+class _Slowed(torch.nn.Module):
+    """Runs ``inner`` ``times`` times per call: the core ``times`` x slower, as a busy neighbour makes it."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.times = inner, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.times - 1):
+            self.inner(x)
+        return self.inner(x)
+
+
+def test_pairing_cancels_a_slowdown_both_networks_see() -> None:
+    """A paired measurement divides each pass by the reference pass next to it: when the machine runs everything
+    3 x slower (a busy neighbour), the paired latency stays where it was while the network's own passes triple."""
+    space = get_space("nb201")
+    net = _Slowed(space.to_module(CELL, C=8, N=1).eval())
+    ref = _Slowed(space.to_module(NB201Arch(("nor_conv_3x3",) * 6), C=8, N=1).eval())
+    x = torch.randn(1, 3, 32, 32)
+    ref_ms = measure_module(ref, (3, 32, 32), warmup=2, repeats=15).min_ms
+    kw = dict(warmup=2, repeats=15, reference=(lambda: ref(x), ref_ms))
+    quiet = measure_module(net, (3, 32, 32), **kw)
+    net.times = ref.times = 3
+    busy = measure_module(net, (3, 32, 32), **kw)
+    assert busy.min_ms > 2.2 * quiet.min_ms  # the slowdown is real
+    assert busy.ms == pytest.approx(quiet.ms, rel=0.2)  # and paired out
+    assert busy.ratio == pytest.approx(quiet.ratio, rel=0.2) and busy.reference_ms == ref_ms
+    # unpaired: the fastest of the network's own passes
+    assert measure_module(net, (3, 32, 32), warmup=1, repeats=3).ms > 2.2 * quiet.min_ms
+
+
+def test_reference_network_is_fixed_and_leaves_the_random_state_alone() -> None:
+    """The reference network is one seeded draw of the space (median size of nine), the same on every call;
+    choosing it does not move torch's global random state."""
+    space = get_space("nb201")
+    state = torch.get_rng_state()
+    a = reference_arch("nb201", {"C": 2, "N": 1})
+    assert torch.equal(state, torch.get_rng_state())
+    assert a == reference_arch(space, {"C": 2, "N": 1}) and a in space.sample(9, seed=0)
+    m = measure_latency("nb201", CELL, module_kwargs=TINY_NB201, **FAST)
+    assert m.reference_arch == space.format(reference_arch("nb201", TINY_NB201))
+    assert m.ms == pytest.approx(m.ratio * m.reference_ms)
+    plain = measure_latency("nb201", CELL, module_kwargs=TINY_NB201, paired=False, **FAST)
+    assert plain.ratio is None and plain.ms == plain.min_ms
+
+
+def test_unpaired_keys_are_those_of_earlier_caches(tmp_path) -> None:
+    """Entries written before pairing (keys without ``paired``) still answer unpaired lookups; paired lookups
+    measure anew."""
+    path = tmp_path / "latency.json"
+    kw = dict(module_kwargs=TINY_NB201, **FAST)
+    old = LatencyCache(path)
+    m = old.measure("nb201", CELL, paired=False, **kw)
+    assert "paired" not in json.loads(old.key("nb201", CELL, paired=False, module_kwargs=TINY_NB201))
+    cache = LatencyCache(path)
+    assert cache.measure("nb201", CELL, paired=False, **kw) == m and cache.misses == 0
+    assert cache.measure("nb201", CELL, **kw).ratio is not None and cache.misses == 2
+
+
 # ---------------------------------------------------------------------- cache
 def test_cache_hit_does_not_measure_again_and_round_trips(tmp_path) -> None:
     path = tmp_path / "latency.json"
     cache = LatencyCache(path)
     kw = dict(module_kwargs=TINY_NB201, warmup=3, repeats=20)
     first = cache.measure("nb201", CELL, **kw)
-    assert (cache.hits, cache.misses, len(cache)) == (0, 1, 1)
+    # two entries: the network and, for its setting, the reference network's latency that scales paired measurements
+    assert (cache.hits, cache.misses, len(cache)) == (0, 2, 2)
+    assert first.reference_ms == cache.reference_ms("nb201", **kw) and cache.hits == 1
     t0 = time.perf_counter()
     second = cache.measure("nb201", get_space("nb201").format(CELL), **kw)  # the text form: same key
     lookup_s = time.perf_counter() - t0
     assert second == first
-    assert (cache.hits, cache.misses) == (1, 1)
+    assert (cache.hits, cache.misses) == (2, 2)
     assert lookup_s < first.wall_s / 5  # no network built, nothing timed
     # another setting is another entry
     cache.measure("nb201", CELL, input_size=(3, 16, 16), **kw)
-    assert cache.misses == 2 and len(cache) == 2
+    assert cache.misses == 4 and len(cache) == 4
     # a fresh cache on the same file answers without measuring
     again = LatencyCache(path)
     assert again.measure("nb201", CELL, **kw) == first
-    assert (again.hits, again.misses, len(again)) == (1, 0, 2)
+    assert (again.hits, again.misses, len(again)) == (1, 0, 4)
     obj = json.loads(path.read_text())
-    assert obj["format"] == "nag-latency-cache" and len(obj["entries"]) == 2
+    assert obj["format"] == "nag-latency-cache" and len(obj["entries"]) == 4
     assert [p.name for p in tmp_path.iterdir()] == ["latency.json"]  # atomic write: no temp file left
 
 
@@ -91,7 +160,7 @@ def test_cache_merges_other_writers_and_rejects_damaged_files(tmp_path) -> None:
     a, b = LatencyCache(path), LatencyCache(path)
     a.measure("nb201", CELL, module_kwargs=TINY_NB201, **FAST)
     b.measure("nb201", CELL, module_kwargs={"C": 4, "N": 2}, **FAST)  # b did not see a's entry in memory
-    assert len(LatencyCache(path)) == 2
+    assert len(LatencyCache(path)) == 4  # two networks, two reference latencies
     path.write_text("{not json")
     with pytest.raises(NagRuntimeError, match="latency cache") as err:
         LatencyCache(path)
@@ -259,7 +328,13 @@ def test_isolated_measurer_measures_in_its_own_process(tmp_path):
             iso.measure("nb201", CELL, **{**kw, "backend": "tvm"})
         cache = LatencyCache(tmp_path / "c.json")
         m3 = cache.measure("nb201", CELL, measurer=iso, **kw)
-        assert cache.misses == 1 and cache.measure("nb201", CELL, measurer=iso, **kw) == m3
+        assert cache.misses == 2 and cache.measure("nb201", CELL, measurer=iso, **kw) == m3
+        ref = iso.measure_reference("nb201", **kw)
+        assert (
+            ref.reference_arch == m3.reference_arch
+            and ref.min_ms > 0
+            and m3.reference_ms == cache.reference_ms("nb201", **kw)
+        )
     assert pid != __import__("os").getpid()
     for m in (m1, m2, m3):
         assert isinstance(m, LatencyMeasurement) and m.median_ms > 0 and m.repeats == FAST["repeats"]
