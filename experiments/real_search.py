@@ -23,7 +23,7 @@ Every second of a run counts against its wall-clock budget (proposing: GP fits, 
 training-free metrics for diffusion-BO; measuring latency; training and evaluating); the shipped generators'
 training (nb201 7.5 min, mbv3 15 min, once per space) is not. Recipe: SGD (Nesterov 0.9, wd 5e-4), lr 0.1 cosine,
 batch 128, 2 epochs on 2,000 Fashion-MNIST images, validation 1,000 (the signal), test 1,000 (the report), no
-augmentation, 1 thread; latency batch 1, 1 thread, fastest of 50 passes after 10, measured in a separate process
+augmentation, 1 thread; latency batch 1, 1 thread, 30 passes paired with a reference network's after 10, measured in a separate process
 (`predictors.measure.IsolatedMeasurer`). Tables measured on the shared 2-core CPU, nothing else running, are in
 the issue's closing notes.
 """

@@ -1589,7 +1589,8 @@ def search_cmd(
         typer.Option(
             "--latency-backend",
             help="--data with --constraint latency:local<=MS: run each untrained network with torch or onnxruntime "
-            "(batch 1, warm-up, fastest of 50 passes, 1 thread; cached per architecture in ~/.cache/nag).",
+            "(batch 1, warm-up, 30 passes paired with a reference network's, 1 thread; cached per architecture in "
+            "~/.cache/nag).",
         ),
     ] = "torch",
 ) -> None:
