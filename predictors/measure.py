@@ -337,7 +337,6 @@ def measure_module(
     clock: Clock | str = "auto",
     seed: int = 0,
     reference: tuple[Callable[[], object], float] | None = None,
-    seconds: float = 0.0,
 ) -> LatencyMeasurement:
     """Time ``module`` on one ``1 x C x H x W`` input (any module: a whole network or one block).
 
@@ -353,7 +352,6 @@ def measure_module(
         reference: ``(run, ms)``: one pass of a reference network (`reference_runner`) and its latency; its
             passes then alternate with the module's and `LatencyMeasurement.ms` is the median pass ratio times
             ``ms`` (module docstring).
-        seconds: keep timing past ``repeats`` passes until this many seconds have passed.
 
     Returns:
         A `LatencyMeasurement`; ``wall_s`` covers the export (onnxruntime) and all passes.
@@ -369,7 +367,7 @@ def measure_module(
         run = _runner(module, size, backend, threads, seed)
         fns = [run] if reference is None else [run, reference[0]]
         with torch.inference_mode():
-            wall, cpu = _time_calls(fns, warmup, repeats, seconds)
+            wall, cpu = _time_calls(fns, warmup, repeats)
     times = cpu if clk == "cpu" else wall
     own = times[0]
     q1, med, q3 = np.percentile(own, [25, 50, 75])
@@ -419,7 +417,9 @@ def _reference_arch(space_name: str, kwargs_json: str) -> Any:
     sp = get_space(space_name)
     draws = sp.sample(9, seed=0)
     with torch.random.fork_rng(devices=[]):
-        sizes = [sum(p.numel() for p in sp.to_module(a, **json.loads(kwargs_json)).parameters()) for a in draws]
+        sizes = [
+            sum(p.numel() for p in sp.to_module(a, **json.loads(kwargs_json)).parameters()) for a in draws
+        ]
     return draws[int(np.argsort(sizes, kind="stable")[len(draws) // 2])]
 
 

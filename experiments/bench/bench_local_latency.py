@@ -38,8 +38,14 @@ from scipy.stats import spearmanr
 from nag.spaces import get_space
 from nag.spaces.base import sample_distinct
 from predictors.local_latency import MBV3LatencyTable, NB201LocalLatency, default_nb201_prior
-from predictors.measure import BACKENDS, REPEATS, WARMUP, LatencyMeasurement, machine_fingerprint, measure_latency
-
+from predictors.measure import (
+    BACKENDS,
+    REPEATS,
+    WARMUP,
+    LatencyMeasurement,
+    machine_fingerprint,
+    measure_latency,
+)
 
 #: Statistics compared: the latency a search uses (paired with the reference network), then the network's own passes.
 LABEL = {"ms": "paired (used)", "min_ms": "min of own passes", "median_ms": "median of own passes"}
