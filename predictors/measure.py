@@ -349,7 +349,7 @@ def measure_module(
         repeats: timed passes; their minimum, median and IQR are kept.
         clock: ``"cpu"`` (thread CPU time), ``"wall"``, or ``"auto"`` (cpu with one thread; module docstring).
         seed: seed of the random input.
-        reference: ``(run, ms)``: one pass of a reference network (`reference_runner`) and its latency; its
+        reference: ``(run, ms)``: one pass of a reference network (`reference_arch`) and its latency; its
             passes then alternate with the module's and `LatencyMeasurement.ms` is the median pass ratio times
             ``ms`` (module docstring).
 
