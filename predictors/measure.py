@@ -369,25 +369,40 @@ def measure_module(
         with torch.inference_mode():
             wall, cpu = _time_calls(fns, warmup, repeats)
     times = cpu if clk == "cpu" else wall
-    own = times[0]
-    q1, med, q3 = np.percentile(own, [25, 50, 75])
     paired = {}
     if reference is not None:
-        paired = dict(ratio=float(np.median(own / times[1])), reference_ms=float(reference[1]))
+        paired = dict(ratio=float(np.median(times[0] / times[1])), reference_ms=float(reference[1]))
+    return _record(times[0], wall[0], clk, warmup, backend, threads, size, t_start, **paired)
+
+
+def _record(
+    times: np.ndarray,
+    wall: np.ndarray,
+    clock: str,
+    warmup: int,
+    backend: str,
+    threads: int,
+    size: tuple[int, ...],
+    t_start: float,
+    **extra: Any,
+) -> LatencyMeasurement:
+    """The `LatencyMeasurement` of one network's timed passes (``times`` by ``clock``, ``wall``: ms each) begun at
+    ``t_start`` (`time.perf_counter`); ``extra``: the paired fields."""
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
     return LatencyMeasurement(
         median_ms=float(med),
         iqr_ms=float(q3 - q1),
-        min_ms=float(own.min()),
-        wall_median_ms=float(np.median(wall[0])),
-        clock=clk,
-        repeats=len(own),
+        min_ms=float(times.min()),
+        wall_median_ms=float(np.median(wall)),
+        clock=clock,
+        repeats=len(times),
         warmup=warmup,
         backend=backend,
         threads=threads,
         input_size=size,
         wall_s=time.perf_counter() - t_start,
         onnxruntime_version=_ort().__version__ if backend == "onnxruntime" else None,
-        **paired,
+        **extra,
     )
 
 
@@ -479,14 +494,9 @@ def measure_reference(
     )
     with pinned_threads(threads), torch.inference_mode():
         wall, cpu = _time_calls([run], warmup, repeats, seconds)
-    times = (cpu if resolve_clock(clock, threads) == "cpu" else wall)[0]
-    q1, med, q3 = np.percentile(times, [25, 50, 75])
-    return LatencyMeasurement(
-        median_ms=float(med), iqr_ms=float(q3 - q1), min_ms=float(times.min()),
-        wall_median_ms=float(np.median(wall[0])), clock=resolve_clock(clock, threads), repeats=len(times),
-        warmup=warmup, backend=backend, threads=threads, input_size=size, wall_s=time.perf_counter() - t0,
-        onnxruntime_version=_ort().__version__ if backend == "onnxruntime" else None, reference_arch=text,
-    )  # fmt: skip
+    clk = resolve_clock(clock, threads)
+    times = (cpu if clk == "cpu" else wall)[0]
+    return _record(times, wall[0], clk, warmup, backend, threads, size, t0, reference_arch=text)
 
 
 @functools.lru_cache(maxsize=8)
