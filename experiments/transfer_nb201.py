@@ -54,7 +54,7 @@ def one_run(target: str, transfer: bool, seed: int, budget: int, options: dict[s
     if transfer:
         from predictors.transfer import SourceValuePrior
 
-        key["target_only_prior"] = SourceValuePrior.target_only_prior
+        key.update(SourceValuePrior.settings())
     opts = dict(options)
     if transfer:
         opts["transfer_from"] = [d for d in DATASETS if d != target]
@@ -183,7 +183,7 @@ def generate_table(args: argparse.Namespace) -> None:
             for s in seeds:
                 path = Path(args.out) / "generate" / target / f"k{k}" / f"seed{s}.json"
                 key = {"target": target, "k": k, "seed": s, "n": 100}
-                key["target_only_prior"] = SourceValuePrior.target_only_prior
+                key.update(SourceValuePrior.settings())
 
                 def generate(target=target, k=k, s=s) -> dict[str, Any]:
                     req = parse_request(sp, [f"accuracy:{target}"])
@@ -241,12 +241,18 @@ def main() -> None:
     )
     p.add_argument("--target-only-prior", type=float, default=None,
                    help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
+    p.add_argument("--single-source-prior", type=float, default=None,
+                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.target_only_prior is not None:
         from predictors.transfer import SourceValuePrior
 
         SourceValuePrior.target_only_prior = args.target_only_prior
+    if args.single_source_prior is not None:
+        from predictors.transfer import SourceValuePrior
+
+        SourceValuePrior.single_source_prior = args.single_source_prior
     parts = {
         "search": search_table,
         "prior": prior_table,

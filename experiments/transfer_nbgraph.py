@@ -72,7 +72,7 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
     if sources:
         from predictors.transfer import SourceValuePrior
 
-        key["target_only_prior"] = SourceValuePrior.target_only_prior
+        key.update(SourceValuePrior.settings())
 
     def run() -> dict[str, Any]:
         oracle = BenchmarkOracle(SPACE, target)
@@ -165,6 +165,8 @@ def main() -> None:
     p.add_argument("--out", default="runs/transfer_nbgraph")
     p.add_argument("--target-only-prior", type=float, default=None,
                    help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
+    p.add_argument("--single-source-prior", type=float, default=None,
+                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
     p.add_argument(
         "--transfer-fallback", type=float, default=None, help="diffusion-BO's transfer_fallback option"
     )
@@ -176,6 +178,10 @@ def main() -> None:
         from predictors.transfer import SourceValuePrior
 
         SourceValuePrior.target_only_prior = args.target_only_prior
+    if args.single_source_prior is not None:
+        from predictors.transfer import SourceValuePrior
+
+        SourceValuePrior.single_source_prior = args.single_source_prior
     (search_table if args.part == "search" else negative_table)(args)
 
 

@@ -72,6 +72,10 @@ def one_run(target: str, sources: list[str] | None, seed: int, budget: int, out:
     if sources:
         options["transfer_from"] = list(sources)
     key = {"space": SPACE, "target": target, "seed": seed, "budget": budget, "options": options}
+    if sources:
+        from predictors.transfer import SourceValuePrior
+
+        key.update(SourceValuePrior.settings())
 
     def run() -> dict[str, Any]:
         oracle = BenchmarkOracle(SPACE, target)
@@ -164,8 +168,14 @@ def main() -> None:
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--out", default="runs/transfer_transnas")
+    p.add_argument("--single-source-prior", type=float, default=None,
+                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.single_source_prior is not None:
+        from predictors.transfer import SourceValuePrior
+
+        SourceValuePrior.single_source_prior = args.single_source_prior
     search_table(args)
 
 

@@ -264,9 +264,11 @@ class _LinearGP:
     ``L_h``, ``C_h = L_h L_hᵀ``, with a prior probability) and a (s, c, σ²) grid by marginal likelihood.
 
     ``φ`` is any feature map (given per call as matrices). With one hypothesis this is the plain hierarchical model;
-    `SourceValuePrior` adds a *target-only* hypothesis (the sources say nothing: a broad prior on the graph
-    features alone), so that a source that does not rank the target is outweighed by the target's own labels instead
-    of steering the search (negative transfer bounded).
+    `SourceValuePrior` adds one hypothesis per source (the target follows that source) and a *target-only*
+    hypothesis (the sources say nothing: a broad prior on the graph features alone), so that a source that does not
+    rank the target is outweighed by the target's own labels instead of steering the search (negative transfer
+    bounded). ``fallbacks`` (indices into the hypotheses, 0 = the model as built) are drawn by `sample` only while
+    the labels favour them most.
     """
 
     def __init__(
@@ -276,11 +278,15 @@ class _LinearGP:
         a0: float,
         s0: float,
         alternatives: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
+        fallbacks: Sequence[int] = (),
     ) -> None:
         rest = sum(pr for _, _, pr in alternatives)
         if not 0.0 <= rest < 1.0:
             raise ValueError(f"alternatives: prior probabilities must sum below 1, got {rest}")
         self.hyps = [(m, L, 1.0 - rest), *alternatives]
+        self.fallbacks = frozenset(
+            fallbacks
+        )  # hypotheses `sample` draws from only while they are the most probable
         self.m, self.L, self.a0, self.s0 = m, L, a0, s0
         self.A2 = (_INTERCEPT_SD * s0) ** 2
         self.grid = [(h, s * s0, c, n) for h in range(len(self.hyps)) for s in _SCALE_GRID for c in _C_GRID
@@ -325,16 +331,20 @@ class _LinearGP:
     def sample(
         self, Phi: np.ndarray, rng: np.random.Generator, n: int = 1, temperature: float = 1.0
     ) -> np.ndarray:
-        """``n x R`` joint posterior draws of the function at rows ``Phi`` (``R x D``), in weight space: a grid
-        point of the most probable hypothesis by its posterior weight, then ``(a, v)`` from their Gaussian posterior
-        (``u = sqrt(c) L v``). ``temperature`` scales each draw's deviation from its grid point's posterior mean
-        (0: the mean). Draws stay within the hypothesis the labels favour: a 10 % target-only draw at k = 0 would
-        be a flat mean (an arbitrary query), and a transfer draw once the labels reject the sources a wasted one."""
+        """``n x R`` joint posterior draws of the function at rows ``Phi`` (``R x D``), in weight space: a hypothesis
+        and grid point by posterior weight, then ``(a, v)`` from their Gaussian posterior (``u = sqrt(c) L v``).
+        ``temperature`` scales each draw's deviation from its grid point's posterior mean (0: the mean).
+
+        A fallback hypothesis is drawn only while it is the most probable one, and then alone: a 10 % target-only
+        draw at k = 0 would be a flat mean (an arbitrary query), and a transfer draw once the labels reject the
+        sources a wasted one. Otherwise the draw is among the other hypotheses by their posterior weight (Thompson
+        sampling over which sources the target follows)."""
         out = np.empty((n, len(Phi)))
         k = len(self.y)
         cache: dict[int, tuple[np.ndarray, ...]] = {}
         best = int(np.argmax(self.hypothesis_weights()))
-        p = np.where([g[0] == best for g in self.grid], self.p, 0.0)
+        allowed = {best} if best in self.fallbacks else set(range(len(self.hyps))) - self.fallbacks
+        p = np.where([g[0] in allowed for g in self.grid], self.p, 0.0)
         p = p / p.sum()
         for j in range(n):
             h, s, c, n2 = self.grid[rng.choice(len(self.grid), p=p)]
@@ -500,6 +510,14 @@ class SourceValuePrior(TransferPrior):
     name = "source"
     #: Prior probability of the target-only hypothesis (no source transfers); 0 turns it off.
     target_only_prior: float = 0.1
+    #: Share of the transfer hypotheses' prior probability on "the target follows one source" (split evenly over the
+    #: sources; the rest on the pooled model); 0 turns them off. Only with two or more sources.
+    single_source_prior: float = 0.5
+
+    @classmethod
+    def settings(cls) -> dict[str, float]:
+        """The class-level settings a run depends on (experiments key their caches by them)."""
+        return {"target_only_prior": cls.target_only_prior, "single_source_prior": cls.single_source_prior}
 
     def _build(self, jitter_share: float = 0.1, ridge: float = 1e-3) -> None:
         S = len(self.src)
@@ -529,18 +547,44 @@ class SourceValuePrior(TransferPrior):
         cov[:S, :S] = covb
         cov[S:, S:] = covw
         self.Z = Z
+        L = _factor(cov)
         alternatives = []
+        transfer_mass = 1.0 - self.target_only_prior
+        if not 0.0 <= self.single_source_prior < 1.0:
+            raise ValueError(f"single_source_prior: a share in [0, 1), got {self.single_source_prior}")
+        # the target follows one source (Thompson draws pick which)
+        if S >= 2 and self.single_source_prior > 0:
+            for t in range(S):
+                mt = m.copy()
+                mt[:S] = 0.0
+                mt[t] = total
+                alternatives.append((mt, L, transfer_mass * self.single_source_prior / S))
+        self._target_only = None
         if self.target_only_prior > 0:  # the sources say nothing: a broad prior on the graph features alone
             Fg = self.F[:, 1:]
             scale = 1.0 / max(float(np.mean((Fg * Fg).sum(1))), 1e-12)  # prior variance of φ·u ≈ 1 (units s²)
             L0 = np.zeros((S + P, S + P))
             L0[S + 1 :, S + 1 :] = np.eye(P - 1) * math.sqrt(scale)
             alternatives.append((np.zeros(S + P), L0, self.target_only_prior))
-        self.gp = _LinearGP(m, _factor(cov), self.a0, self.s0, alternatives)
+            self._target_only = len(alternatives)  # its index among the hypotheses (0: the pooled model)
+        fallbacks = () if self._target_only is None else (self._target_only,)
+        self.gp = _LinearGP(m, L, self.a0, self.s0, alternatives, fallbacks)
 
     def source_weight(self) -> float:
         """Posterior probability that the sources transfer (1 − the target-only hypothesis's), given the labels."""
-        return float(self.gp.hypothesis_weights()[0])
+        if self._target_only is None:
+            return 1.0
+        return 1.0 - float(self.gp.hypothesis_weights()[self._target_only])
+
+    def hypothesis_weights(self) -> dict[str, float]:
+        """Posterior probability of each hypothesis, by name: ``pooled`` (every source), ``only <task>`` (the
+        target follows that source), ``target only`` (no source transfers)."""
+        names = ["pooled"]
+        if len(self.gp.hyps) > 1 + (self._target_only is not None):
+            names += [f"only {t}" for t in self.sources]
+        if self._target_only is not None:
+            names.append("target only")
+        return dict(zip(names, map(float, self.gp.hypothesis_weights()), strict=True))
 
     def _phi(self, idx: np.ndarray | None) -> np.ndarray:
         if idx is None:

@@ -249,13 +249,31 @@ def test_design_uses_the_transfer_objectives_own_scale(monkeypatch):
     assert scales[-1] == 2.5
 
 
-def test_thompson_draws_come_from_the_favoured_hypothesis(prior, target_values):
-    """At k = 0 the sources are favoured (prior 0.9): no draw is the target-only hypothesis' flat mean, so every
-    temperature-0 draw picks the sources' best cell; once labels reject the sources, draws follow the labels."""
+def test_thompson_draws_come_from_the_favoured_hypotheses(prior, target_values, monkeypatch):
+    """At k = 0 the sources are favoured (prior 0.9): no draw is the target-only hypothesis' flat mean; draws pick
+    among the pooled and one-source-each hypotheses by prior weight (Thompson over which source the target follows),
+    so temperature-0 draws mostly take the pooled best cell and sometimes one source's; without the one-source
+    hypotheses every draw takes the pooled best. Once labels reject the sources, draws follow the labels."""
+    from predictors.transfer import SourceValuePrior
+
     prior.fit_indices(np.zeros(0, dtype=np.int64), np.zeros(0))
+    w = prior.hypothesis_weights()
+    ssp, top = SourceValuePrior.single_source_prior, SourceValuePrior.target_only_prior
+    assert list(w) == ["pooled", *(f"only {t}" for t in prior.sources), "target only"]
+    assert w["pooled"] == pytest.approx((1 - top) * (1 - ssp)) and w["target only"] == pytest.approx(top)
+    assert w[f"only {prior.sources[0]}"] == pytest.approx((1 - top) * ssp / 2)
     mean, _ = prior.posterior_indices(None)
-    draws = prior.sample_indices(None, np.random.default_rng(0), 30, temperature=0.0)
-    assert (draws.argmax(1) == mean.argmax()).all()
+    picks = prior.sample_indices(None, np.random.default_rng(0), 30, temperature=0.0).argmax(1)
+    assert len(set(picks)) >= 2 and (picks == mean.argmax()).mean() > 0.5
+    monkeypatch.setattr(SourceValuePrior, "single_source_prior", 0.0)
+    pooled = build_prior("nb201", SOURCES, TARGET).fit_indices(np.zeros(0, dtype=np.int64), np.zeros(0))
+    assert list(pooled.hypothesis_weights()) == ["pooled", "target only"]
+    draws = pooled.sample_indices(None, np.random.default_rng(0), 30, temperature=0.0)
+    assert (draws.argmax(1) == pooled.posterior_indices(None)[0].argmax()).all()
+    monkeypatch.setattr(SourceValuePrior, "single_source_prior", 1.0)
+    with pytest.raises(ValueError, match="single_source_prior"):
+        build_prior("nb201", SOURCES, TARGET)
+    monkeypatch.undo()
     rng = np.random.default_rng(1)
     idx = rng.choice(15625, 30, replace=False)
     y = rng.normal(60.0, 5.0, 15625)  # labels no source explains
