@@ -94,10 +94,12 @@ PROPOSALS: tuple[str, ...] = ("diffusion", "mutation", "random", "space")
 #: Defaults of a search with ``transfer_from`` (`DiffusionBOConfig.from_options`, hence ``nag search
 #: --transfer-from``), where the option is not given: the prior's exact maximiser over the listable space, picked by
 #: Thompson sampling over its hyper-parameters (``thompson=0``: the posterior mean of a grid point drawn by its
-#: marginal likelihood) so that seeds differ. Measured on NB201 leave-one-dataset-out, 10 seeds
-#: (``experiments/transfer_nb201.py --part variants``): signal max within 5 queries 9/10, 0/10, 10/10 (CIFAR-10,
-#: CIFAR-100, ImageNet16-120; mean queries 4.7, 11, 3.8) against 10/10, 0/10, 10/10 (5, 7, 5) for the posterior
-#: mean with ``beta=0`` (the same run for every seed) and 7/10, 4/10, 7/10 for a random tie-break of width 0.25 sd.
+#: marginal likelihood, and over which source the target follows) so that seeds differ. Measured on NB201
+#: leave-one-dataset-out, 10 seeds (``experiments/transfer_nb201.py --part variants``): signal max within 5 queries
+#: 9/10, 3/10, 10/10 (CIFAR-10, CIFAR-100, ImageNet16-120; mean queries 4.3, 9.6, 3.7); without the prior's
+#: one-source hypotheses (``--single-source-prior 0``) 10/10, 0/10, 9/10 (5.0, 13.7, 3.8); the posterior mean with
+#: ``beta=0`` (the same run for every seed) 10/10, 0/10, 10/10 (5, 7, 5); a random tie-break of width 0.25 sd 7/10,
+#: 4/10, 7/10.
 TRANSFER_DEFAULTS: dict[str, Any] = {"proposals": "space", "beta": 0.0, "thompson": 0.0}
 #: How training-free metrics enter the pool-scoring GP: extra ARD Matérn dimensions, or an additive linear kernel.
 ZC_KERNELS: tuple[str, ...] = ("ard", "linear")
