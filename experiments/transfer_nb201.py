@@ -222,6 +222,23 @@ def prior_table(args: argparse.Namespace) -> None:
                       f"{np.mean([r['z_sd'] for r in rs]):.3g} |", flush=True)  # fmt: skip
 
 
+def add_prior_arguments(p: argparse.ArgumentParser) -> None:
+    """The transfer studies' ablation options of `SourceValuePrior` (its class-level settings)."""
+    p.add_argument("--target-only-prior", type=float, default=None,
+                   help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
+    p.add_argument("--single-source-prior", type=float, default=None,
+                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
+
+
+def apply_prior_arguments(args: argparse.Namespace) -> None:
+    """Set the `SourceValuePrior` settings given by `add_prior_arguments`' options (the rest keep their defaults)."""
+    from predictors.transfer import SourceValuePrior
+
+    for name in SourceValuePrior.settings():
+        if getattr(args, name) is not None:
+            setattr(SourceValuePrior, name, getattr(args, name))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("search", "prior", "variants", "generate"), default="search")
@@ -239,20 +256,10 @@ def main() -> None:
     p.add_argument(
         "--variants", default="", help="--part variants: names of `VARIANTS` separated by ; (default: all)"
     )
-    p.add_argument("--target-only-prior", type=float, default=None,
-                   help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
-    p.add_argument("--single-source-prior", type=float, default=None,
-                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
+    add_prior_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.target_only_prior is not None:
-        from predictors.transfer import SourceValuePrior
-
-        SourceValuePrior.target_only_prior = args.target_only_prior
-    if args.single_source_prior is not None:
-        from predictors.transfer import SourceValuePrior
-
-        SourceValuePrior.single_source_prior = args.single_source_prior
+    apply_prior_arguments(args)
     parts = {
         "search": search_table,
         "prior": prior_table,

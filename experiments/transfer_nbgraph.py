@@ -157,16 +157,15 @@ def negative_table(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from transfer_nb201 import add_prior_arguments, apply_prior_arguments  # the sibling study (on sys.path)
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("search", "negative"), default="search")
     p.add_argument("--targets", default="", help="comma-separated (default: all nine)")
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--budget", type=int, default=10)
     p.add_argument("--out", default="runs/transfer_nbgraph")
-    p.add_argument("--target-only-prior", type=float, default=None,
-                   help="prior probability of the prior's target-only hypothesis (ablation; 0 turns it off)")  # fmt: skip
-    p.add_argument("--single-source-prior", type=float, default=None,
-                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
+    add_prior_arguments(p)
     p.add_argument(
         "--transfer-fallback", type=float, default=None, help="diffusion-BO's transfer_fallback option"
     )
@@ -174,14 +173,7 @@ def main() -> None:
     torch.set_num_threads(1)
     global FALLBACK
     FALLBACK = args.transfer_fallback
-    if args.target_only_prior is not None:
-        from predictors.transfer import SourceValuePrior
-
-        SourceValuePrior.target_only_prior = args.target_only_prior
-    if args.single_source_prior is not None:
-        from predictors.transfer import SourceValuePrior
-
-        SourceValuePrior.single_source_prior = args.single_source_prior
+    apply_prior_arguments(args)
     (search_table if args.part == "search" else negative_table)(args)
 
 

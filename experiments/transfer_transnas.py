@@ -163,19 +163,17 @@ def search_table(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from transfer_nb201 import add_prior_arguments, apply_prior_arguments  # the sibling study (on sys.path)
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--targets", default="", help="comma-separated task names or aliases (default: all seven)")
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--out", default="runs/transfer_transnas")
-    p.add_argument("--single-source-prior", type=float, default=None,
-                   help="share of the prior's one-source-each hypotheses (ablation; 0 turns them off)")  # fmt: skip
+    add_prior_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.single_source_prior is not None:
-        from predictors.transfer import SourceValuePrior
-
-        SourceValuePrior.single_source_prior = args.single_source_prior
+    apply_prior_arguments(args)
     search_table(args)
 
 

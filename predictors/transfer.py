@@ -292,9 +292,8 @@ class _LinearGP:
         if not 0.0 <= rest < 1.0:
             raise ValueError(f"alternatives: prior probabilities must sum below 1, got {rest}")
         self.hyps = [(m, L, 1.0 - rest), *alternatives]
-        self.fallbacks = frozenset(
-            fallbacks
-        )  # hypotheses `sample` draws from only while they are the most probable
+        # hypotheses `sample` draws from only while they are the most probable
+        self.fallbacks = frozenset(fallbacks)
         self.m, self.L, self.a0, self.s0 = m, L, a0, s0
         self.A2 = (_INTERCEPT_SD * s0) ** 2
         self.grid = [(h, s * s0, c, n) for h in range(len(self.hyps)) for s in _SCALE_GRID for c in _C_GRID
@@ -512,6 +511,9 @@ class MetaGraphPrior(TransferPrior):
         return self.gp.predict(graph_basis(self.space, X.double(), A.double(), mask))
 
 
+_TARGET_ONLY = "target only"  # `SourceValuePrior`'s name for the hypothesis that no source transfers
+
+
 class SourceValuePrior(TransferPrior):
     """(d) Hierarchical Bayesian linear regression on the sources' standardised values plus the graph basis."""
 
@@ -556,44 +558,39 @@ class SourceValuePrior(TransferPrior):
         cov[:S, :S] = covb
         cov[S:, S:] = covw
         self.Z = Z
-        L = _factor(cov)
-        alternatives = []
-        transfer_mass = 1.0 - self.target_only_prior
         if not 0.0 <= self.single_source_prior < 1.0:
             raise ValueError(f"single_source_prior: a share in [0, 1), got {self.single_source_prior}")
-        # the target follows one source (Thompson draws pick which)
-        if S >= 2 and self.single_source_prior > 0:
-            for t in range(S):
+        L = _factor(cov)
+        alternatives = []
+        self._hypotheses = ["pooled"]  # names of the hypotheses, in `_LinearGP` order
+        if (
+            S >= 2 and self.single_source_prior > 0
+        ):  # the target follows one source (Thompson draws pick which)
+            share = (1.0 - self.target_only_prior) * self.single_source_prior / S
+            for t, task in enumerate(self.sources):
                 mt = m.copy()
                 mt[:S] = 0.0
                 mt[t] = total
-                alternatives.append((mt, L, transfer_mass * self.single_source_prior / S))
-        self._target_only = None
+                alternatives.append((mt, L, share))
+                self._hypotheses.append(f"only {task}")
         if self.target_only_prior > 0:  # the sources say nothing: a broad prior on the graph features alone
             Fg = self.F[:, 1:]
             scale = 1.0 / max(float(np.mean((Fg * Fg).sum(1))), 1e-12)  # prior variance of φ·u ≈ 1 (units s²)
             L0 = np.zeros((S + P, S + P))
             L0[S + 1 :, S + 1 :] = np.eye(P - 1) * math.sqrt(scale)
             alternatives.append((np.zeros(S + P), L0, self.target_only_prior))
-            self._target_only = len(alternatives)  # its index among the hypotheses (0: the pooled model)
-        fallbacks = () if self._target_only is None else (self._target_only,)
+            self._hypotheses.append(_TARGET_ONLY)
+        fallbacks = [i for i, name in enumerate(self._hypotheses) if name == _TARGET_ONLY]
         self.gp = _LinearGP(m, L, self.a0, self.s0, alternatives, fallbacks)
 
     def source_weight(self) -> float:
         """Posterior probability that the sources transfer (1 − the target-only hypothesis's), given the labels."""
-        if self._target_only is None:
-            return 1.0
-        return 1.0 - float(self.gp.hypothesis_weights()[self._target_only])
+        return 1.0 - self.hypothesis_weights().get(_TARGET_ONLY, 0.0)
 
     def hypothesis_weights(self) -> dict[str, float]:
         """Posterior probability of each hypothesis, by name: ``pooled`` (every source), ``only <task>`` (the
         target follows that source), ``target only`` (no source transfers)."""
-        names = ["pooled"]
-        if len(self.gp.hyps) > 1 + (self._target_only is not None):
-            names += [f"only {t}" for t in self.sources]
-        if self._target_only is not None:
-            names.append("target only")
-        return dict(zip(names, map(float, self.gp.hypothesis_weights()), strict=True))
+        return dict(zip(self._hypotheses, map(float, self.gp.hypothesis_weights()), strict=True))
 
     def _phi(self, idx: np.ndarray | None) -> np.ndarray:
         if idx is None:
